@@ -1,0 +1,214 @@
+"""The command line (DESIGN.md Contract 1): `generate` and `models`.
+
+Exit codes: 0 success; 2 bad arguments or input (one line on stderr, no output file);
+1 a failure while running (clear message, no partial output file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+
+
+class UsageError(Exception):
+    """Bad arguments: exit code 2 with one line on stderr."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line instead of usage + traceback
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sigma-studio", description="Posters and wallpapers up to 4K with PixArt-Sigma.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    gen = sub.add_parser("generate", help="generate images from a prompt")
+    gen.add_argument("prompt")
+    gen.add_argument("--negative", default="")
+    gen.add_argument("--model", default=None, help="hub id, diffusers folder, or .pth/.safetensors file")
+    gen.add_argument("--base", default=None, help="T5/VAE/tokenizer/scheduler source for a single-file model")
+    size = gen.add_mutually_exclusive_group()
+    size.add_argument("--size", default=None, help="WxH, each side 256-4096")
+    size.add_argument("--preset", default=None, help="a size preset name, e.g. '4K UHD' or a3-portrait")
+    gen.add_argument("--steps", type=int, default=20)
+    gen.add_argument("--guidance", type=float, default=4.5)
+    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument("--count", type=int, default=1)
+    gen.add_argument("--kv-compress", default="auto", choices=["auto", "off", "2", "4"])
+    gen.add_argument("--memory", default="auto", choices=["auto", "gpu", "offload", "sequential"])
+    gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    gen.add_argument("--out", default=".", help="output file (.png/.jpg/.webp) or folder")
+    sub.add_parser("models", help="known and installed models, where they live")
+    return parser
+
+
+def output_paths(out: str, seeds: list[int]) -> list[Path]:
+    """Where each image goes: a folder -> sigma_SEED.png inside; a file -> FILE, or FILE-k for several."""
+    target = Path(out).expanduser()
+    if target.is_dir() or out.endswith(("/", "\\")) or not target.suffix:
+        return [target / f"sigma_{seed}.png" for seed in seeds]
+    if target.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"--out {out}: use a folder or a .png, .jpg or .webp file name")
+    if len(seeds) == 1:
+        return [target]
+    return [target.with_name(f"{target.stem}-{k + 1}{target.suffix}") for k in range(len(seeds))]
+
+
+def _check_out(out: str) -> None:
+    target = Path(out).expanduser()
+    if target.suffix and not target.is_dir() and target.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"--out {out}: use a folder or a .png, .jpg or .webp file name")
+    parent = target if (target.is_dir() or not target.suffix) else target.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is not a folder")
+
+
+def _resolve_size(args) -> "object":
+    from app.sizes import SizeError, plan_size, resolve_size
+
+    try:
+        if args.preset:
+            return resolve_size(args.preset)
+        if args.size:
+            from model.resolution import parse_size
+
+            width, height = parse_size(args.size)
+            return plan_size(width, height)
+        return plan_size(1024, 1024)
+    except (SizeError, ValueError) as error:
+        raise UsageError(str(error)) from error
+
+
+def cmd_generate(args) -> int:
+    from tqdm import tqdm
+
+    from app.metadata import build_params, save_image
+    from app.sizes import fit_to_target
+    from model.engine import Engine, GenerationRequest, validate_request
+    from model.errors import BadRequest, Cancelled, EngineError, SourceError
+
+    _check_out(args.out)
+    plan = _resolve_size(args)
+    made_w, made_h = plan.made
+    request = GenerationRequest(
+        prompt=args.prompt,
+        negative=args.negative,
+        width=made_w,
+        height=made_h,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        count=args.count,
+        kv_compress=args.kv_compress,
+    )
+    try:
+        validate_request(request)
+    except BadRequest as error:
+        raise UsageError(str(error)) from error
+    if plan.action != "exact" and plan.message:
+        print(plan.message, file=sys.stderr)
+
+    try:
+        engine = Engine(device=args.device, memory_mode=args.memory, cache_dir=_cache_dir())
+        model = args.model or _configured_model()
+        info = engine.load(model, args.base)
+    except (BadRequest, SourceError) as error:
+        raise UsageError(str(error)) from error
+    label = f"{info.name} (demo model: install the full model with the model manager)" if info.is_demo else info.name
+    print(f"model: {label} on {info.device} [{info.plan}]", file=sys.stderr)
+
+    bar = tqdm(total=args.steps * args.count, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def on_step(step) -> None:
+        if step.phase == "denoise":
+            bar.update(1)
+            bar.set_postfix_str(f"image {step.image_index + 1}/{step.count}")
+
+    try:
+        result = engine.generate(request, on_step=on_step)
+    except KeyboardInterrupt:
+        bar.close()
+        print("cancelled", file=sys.stderr)
+        return 1
+    except Cancelled:
+        bar.close()
+        print("cancelled", file=sys.stderr)
+        return 1
+    except BadRequest as error:
+        bar.close()
+        raise UsageError(str(error)) from error
+    except EngineError as error:
+        bar.close()
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    bar.close()
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+    seeds = [item.seed for item in result.images]
+    paths = output_paths(args.out, seeds)
+    for item, path in zip(result.images, paths):
+        image = fit_to_target(item.image, plan)
+        params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1]})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
+        save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
+        print(f"seed {item.seed}: {path}")
+    return 0
+
+
+def cmd_models(_args) -> int:
+    from model.sources import installed_models
+
+    for entry in installed_models(_local_models()):
+        state = "installed" if entry.get("installed") else "not downloaded"
+        where = entry.get("path") or entry.get("hub_id") or ""
+        size = f"{entry['download_gb']:.1f} GB" if entry.get("download_gb") else ""
+        print(f"{entry['name']:<34} {state:<15} {size:>8}  {where}")
+    return 0
+
+
+def _cache_dir():
+    from app.paths import cache_dir
+
+    return cache_dir()
+
+
+def _settings():
+    try:
+        from app.settings import Settings
+
+        return Settings.load()
+    except Exception:  # noqa: BLE001 - a broken settings file must not break the CLI
+        return None
+
+
+def _configured_model() -> str | None:
+    settings = _settings()
+    return getattr(settings, "default_model", None) if settings else None
+
+
+def _local_models() -> list[str]:
+    settings = _settings()
+    return list(getattr(settings, "local_models", []) or []) if settings else []
+
+
+def run_cli(argv: list[str]) -> int:
+    """Parse and run; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "generate":
+            return cmd_generate(args)
+        if args.command == "models":
+            return cmd_models(args)
+        parser.print_help()
+        return 2
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as done:  # --help
+        return int(done.code or 0)

@@ -1,0 +1,588 @@
+"""Procedural wallpapers/posters for training and scoring the demo model (numpy + Pillow, any size).
+
+`render_sample(seed, index, width, height)` draws one labelled sample deterministically: a pattern
+(solid, gradient, sunset, bands, vertical/diagonal stripes, circle, dots, waves, mountains, grid,
+checkerboard) in a main colour plus an accent colour, placed by a layout (full, center, left,
+right, top, bottom), with one of many caption phrasings. The main colour always covers the largest
+area of the picture (the background or sky). Some colour x pattern x layout combinations are held
+out of training (`is_held_out`) so the eval measures composition, not memory.
+
+The scorers (`dominant_colour`, `classify_pattern`, `score_image`) invert the renderer with simple
+image statistics; tests check them on ground-truth renders.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+# ---------------------------------------------------------------- palette
+
+_BASE_RGB: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]] = {
+    # family: (light, normal, dark)
+    "red": ((240, 120, 110), (215, 35, 35), (125, 15, 20)),
+    "orange": ((250, 190, 120), (245, 130, 20), (185, 80, 10)),
+    "yellow": ((250, 240, 150), (245, 215, 40), (175, 150, 15)),
+    "green": ((145, 215, 130), (40, 160, 60), (20, 85, 35)),
+    "teal": ((115, 210, 200), (20, 140, 140), (10, 75, 80)),
+    "blue": ((125, 170, 240), (35, 80, 210), (15, 30, 110)),
+    "purple": ((190, 145, 225), (125, 50, 175), (65, 20, 100)),
+    "pink": ((250, 195, 220), (240, 100, 170), (180, 35, 110)),
+    "brown": ((190, 145, 100), (135, 85, 40), (80, 45, 20)),
+    "grey": ((195, 195, 195), (128, 128, 128), (65, 65, 65)),
+}
+PALETTE: dict[str, tuple[int, int, int]] = {}
+for _family, (_light, _normal, _dark) in _BASE_RGB.items():
+    PALETTE[f"light {_family}"] = _light
+    PALETTE[_family] = _normal
+    PALETTE[f"dark {_family}"] = _dark
+PALETTE["black"] = (15, 15, 18)
+PALETTE["white"] = (246, 246, 242)
+
+FAMILIES: tuple[str, ...] = (*_BASE_RGB, "black", "white")
+COLOURS: tuple[str, ...] = tuple(PALETTE)
+
+PATTERNS: tuple[str, ...] = (
+    "solid",
+    "gradient",
+    "sunset",
+    "bands",
+    "vertical_stripes",
+    "diagonal_stripes",
+    "circle",
+    "dots",
+    "waves",
+    "mountains",
+    "grid",
+    "checkerboard",
+)
+LAYOUTS: tuple[str, ...] = ("full", "center", "left", "right", "top", "bottom")
+PATTERN_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "solid": ("full",),
+    "gradient": ("full",),
+    "sunset": ("center", "left", "right"),  # where the sun sits
+    "bands": ("full", "top", "bottom"),
+    "vertical_stripes": ("full", "center", "left", "right"),
+    "diagonal_stripes": ("full", "center", "left", "right", "top", "bottom"),
+    "circle": ("center", "left", "right", "top", "bottom"),
+    "dots": ("full", "center", "left", "right", "top", "bottom"),
+    "waves": ("full", "top", "bottom"),
+    "mountains": ("full",),
+    "grid": ("full", "center", "left", "right"),
+    "checkerboard": ("full", "center", "left", "right", "top", "bottom"),
+}
+HELD_OUT_MOD = 7  # about 1 in 7 colour x pattern x layout combinations never appear in training
+
+
+def family(colour: str) -> str:
+    """'light blue' -> 'blue'; 'black' -> 'black'."""
+    return colour.split(" ")[-1]
+
+
+def is_held_out(labels: dict) -> bool:
+    """True for the (main colour family, pattern, layout) combinations kept out of training."""
+    key = f"{family(labels['main_colour'])}|{labels['pattern']}|{labels['layout']}"
+    return zlib.crc32(key.encode()) % HELD_OUT_MOD == 0
+
+
+# ---------------------------------------------------------------- captions
+
+_NOUN = ["wallpaper", "background", "poster", "design", "image", "print"]
+_PREFIX = ["", "", "", "poster: ", "wallpaper: ", "minimal ", "flat ", "4k wallpaper, ", "simple "]
+_WHERE = {
+    "center": ["in the center", "in the middle", "centered"],
+    "left": ["on the left", "at the left side", "on the left side"],
+    "right": ["on the right", "at the right side", "on the right side"],
+    "top": ["at the top", "along the top", "in the upper half"],
+    "bottom": ["at the bottom", "along the bottom", "in the lower half"],
+}
+_THING = {
+    "bands": ["horizontal bands", "bands", "horizontal stripes"],
+    "vertical_stripes": ["vertical stripes", "vertical lines", "upright stripes"],
+    "diagonal_stripes": ["diagonal stripes", "slanted stripes", "diagonal lines"],
+    "circle": ["circle", "disc", "round circle", "big circle"],
+    "dots": ["dots", "polka dots", "small circles", "spots"],
+    "waves": ["waves", "wavy lines", "wavy bands"],
+    "mountains": ["mountains", "mountain range", "mountain silhouettes", "peaks"],
+    "grid": ["grid", "grid lines", "lattice"],
+    "checkerboard": ["checkerboard", "checkered squares", "chessboard pattern"],
+}
+
+
+def colour_words(colour: str, rng: np.random.Generator) -> str:
+    """A colour name with synonyms: grey/gray, light/pale/pastel, dark/deep."""
+    words = colour.replace("grey", str(rng.choice(["grey", "gray"])))
+    if words.startswith("light "):
+        words = str(rng.choice(["light", "pale", "pastel"])) + words[5:]
+    elif words.startswith("dark "):
+        words = str(rng.choice(["dark", "deep"])) + words[4:]
+    return words
+
+
+def _article(word: str) -> str:
+    """'a' or 'an' for the word."""
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def make_caption(labels: dict, rng: np.random.Generator) -> str:
+    """One of many phrasings of the labels (templates, synonyms, word orders)."""
+    pattern, layout = labels["pattern"], labels["layout"]
+    main = colour_words(labels["main_colour"], rng)
+    accent = colour_words(labels["accent_colour"], rng) if labels.get("accent_colour") else ""
+    noun = str(rng.choice(_NOUN))
+    a_main = f"{_article(main)} {main}"
+    if pattern == "solid":
+        options = [
+            f"{a_main} {noun}",
+            f"plain {main} {noun}",
+            f"solid {main}",
+            f"a plain {main} {noun}",
+            f"{main}",
+            f"an empty {main} {noun}",
+            f"{noun} in solid {main}",
+        ]
+    elif pattern == "gradient":
+        options = [
+            f"a gradient from {main} to {accent}",
+            f"{main} to {accent} gradient {noun}",
+            f"{main} fading into {accent}",
+            f"{a_main} {noun} with a soft {accent} gradient",
+            f"smooth gradient, {main} and {accent}",
+        ]
+    elif pattern == "sunset":
+        where = str(rng.choice(_WHERE[layout]))
+        options = [
+            f"sunset in {main} and {accent}",
+            f"{a_main} and {accent} sunset",
+            f"sunset over the sea, {main} sky, {accent} sun {where}",
+            f"{main} sky with {_article(accent)} {accent} setting sun {where}",
+            f"{accent} sun {where} setting in {a_main} sky",
+        ]
+    else:
+        thing = raw = str(rng.choice(_THING[pattern]))
+        if pattern == "circle":
+            raw = f"{_article(raw)} {raw}"
+            thing = f"{accent} {thing}"
+            things = f"{_article(thing)} {thing}"
+        else:
+            things = f"{accent} {thing}"
+        where = "" if layout == "full" else " " + str(rng.choice(_WHERE[layout]))
+        if pattern == "mountains":
+            options = [
+                f"{things} under {a_main} sky",
+                f"{a_main} sky over {things}",
+                f"{things} against {a_main} sky",
+                f"{a_main} {noun} with {things}",
+            ]
+        else:
+            options = [
+                f"{a_main} {noun} with {things}{where}",
+                f"{things}{where} on {main}",
+                f"{things}{where} on {a_main} background",
+                f"{main} background, {things}{where}",
+                f"{raw} in {accent}{where} over {a_main} {noun}",
+                f"{main} {noun}, {things}{where}",
+            ]
+    caption = str(rng.choice(options))
+    prefix = str(rng.choice(_PREFIX))
+    if prefix in ("minimal ", "flat ", "simple ") and caption.startswith(("a ", "an ")):
+        caption = caption.split(" ", 1)[1]  # "minimal blue poster", not "minimal a blue poster"
+    return (prefix + caption).strip()
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _coverage(sd: np.ndarray) -> np.ndarray:
+    """Signed distance in pixels (negative inside) -> antialiased coverage 0..1."""
+    return np.clip(0.5 - sd, 0.0, 1.0)
+
+
+def _region(layout: str, xx: np.ndarray, yy: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Soft mask (H, W) of the part of the picture a placed pattern occupies."""
+    if layout == "full":
+        return np.ones_like(xx)
+    if layout == "left":
+        return _coverage(xx - 0.45 * w) * np.ones_like(yy)
+    if layout == "right":
+        return _coverage(0.55 * w - xx) * np.ones_like(yy)
+    if layout == "top":
+        return _coverage(yy - 0.45 * h) * np.ones_like(xx)
+    if layout == "bottom":
+        return _coverage(0.55 * h - yy) * np.ones_like(xx)
+    # center: a box of half the width and height
+    dx = np.abs(xx - 0.5 * w) - 0.25 * w
+    dy = np.abs(yy - 0.5 * h) - 0.25 * h
+    return _coverage(np.maximum(dx, dy))
+
+
+_ANCHOR = {
+    "center": (0.5, 0.5),
+    "left": (0.25, 0.5),
+    "right": (0.75, 0.5),
+    "top": (0.5, 0.27),
+    "bottom": (0.5, 0.73),
+}
+
+
+def _mask(pattern: str, layout: str, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+    """Accent coverage (H, W) in 0..1 for the shape patterns."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5  # (H, W) pixel centres
+    s = float(min(w, h))
+    if pattern == "bands":
+        n = int(rng.integers(3, 7))
+        period = h / n
+        phase = rng.uniform(0, period)
+        d = np.abs(((yy + phase) % period) - period / 2) - 0.2 * period  # accent 40% of each period
+        m = _coverage(d)
+    elif pattern == "vertical_stripes":
+        n = int(rng.integers(4, 10))
+        period = w / n
+        d = np.abs(((xx + rng.uniform(0, period)) % period) - period / 2) - 0.17 * period
+        m = _coverage(d)
+    elif pattern == "diagonal_stripes":
+        period = s / rng.uniform(4, 9)
+        sign = 1.0 if rng.random() < 0.5 else -1.0
+        t = (xx + sign * yy) / math.sqrt(2.0)
+        d = np.abs(((t + rng.uniform(0, period)) % period) - period / 2) - 0.17 * period
+        m = _coverage(d)
+    elif pattern == "circle":
+        cx, cy = _ANCHOR[layout]
+        r = rng.uniform(0.17, 0.23) * s
+        m = _coverage(np.hypot(xx - cx * w, yy - cy * h) - r)
+        return m
+    elif pattern == "dots":
+        period = s / rng.uniform(5, 9)
+        ox, oy = rng.uniform(0, period, size=2)
+        gx = (xx + ox) % period - period / 2
+        gy = (yy + oy) % period - period / 2
+        m = _coverage(np.hypot(gx, gy) - rng.uniform(0.22, 0.3) * period)
+    elif pattern == "waves":
+        n = int(rng.integers(3, 6))
+        period = h / n
+        amp = rng.uniform(0.15, 0.3) * period
+        freq = rng.uniform(1.5, 3.5) * 2 * math.pi / w
+        yw = yy + amp * np.sin(xx * freq + rng.uniform(0, 2 * math.pi))
+        d = np.abs((yw % period) - period / 2) - 0.18 * period
+        m = _coverage(d)
+    elif pattern == "mountains":
+        ridge = np.full(w, 0.0, dtype=np.float32)
+        x = np.arange(w, dtype=np.float32) + 0.5
+        for _ in range(int(rng.integers(2, 5))):
+            px = rng.uniform(-0.1, 1.1) * w
+            ph = rng.uniform(0.42, 0.62) * h
+            slope = rng.uniform(0.6, 1.3)
+            ridge = np.maximum(ridge, ph - slope * np.abs(x - px) * h / w)
+        top = h - np.maximum(ridge, 0.18 * h)  # (W,) y of the ridge line
+        m = _coverage(top[None, :] - yy)
+    elif pattern == "grid":
+        period = s / rng.uniform(4, 8)
+        lw = rng.uniform(0.08, 0.12) * period
+        ox, oy = rng.uniform(0, period, size=2)
+        dx = np.abs(((xx + ox) % period) - period / 2)
+        dy = np.abs(((yy + oy) % period) - period / 2)
+        m = np.maximum(_coverage(period / 2 - lw / 2 - dx), _coverage(period / 2 - lw / 2 - dy))
+    elif pattern == "checkerboard":
+        period = s / rng.uniform(3, 6)
+        ox, oy = rng.uniform(0, period, size=2)
+        cx = np.floor((xx + ox) / period)
+        cy = np.floor((yy + oy) / period)
+        odd = (cx + cy) % 2 == 1
+        dx = np.abs(((xx + ox) % period) - period / 2)
+        dy = np.abs(((yy + oy) % period) - period / 2)
+        inset = np.maximum(dx, dy) - 0.4 * period  # accent squares at 80% of the cell
+        m = _coverage(inset) * odd
+    else:
+        raise ValueError(f"unknown pattern {pattern!r}")
+    return m * _region(layout, xx, yy, w, h)
+
+
+def _rgb(colour: str) -> np.ndarray:
+    """Palette name -> float32 RGB in 0..255."""
+    return np.asarray(PALETTE[colour], dtype=np.float32)
+
+
+def render(labels: dict, width: int, height: int, seed: int = 0) -> Image.Image:
+    """Render the labels at width x height (shape parameters drawn from `seed`)."""
+    rng = np.random.default_rng([seed, 7])
+    w, h = int(width), int(height)
+    main = _rgb(labels["main_colour"])
+    pattern = labels["pattern"]
+    if pattern == "solid":
+        img = np.broadcast_to(main, (h, w, 3))
+    elif pattern in ("gradient", "sunset"):
+        accent = _rgb(labels["accent_colour"])
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+        if pattern == "gradient":
+            direction = labels.get("direction", "vertical")
+            t = {"vertical": yy / h, "horizontal": xx / w, "diagonal": (xx / w + yy / h) / 2}[direction]
+            t = np.clip((t - 0.45) / 0.55, 0, 1)[..., None]  # main alone over the first 45%
+            img = main * (1 - t) + accent * t
+        else:
+            horizon = 0.72 * h
+            t = np.clip((yy - 0.4 * h) / (horizon - 0.4 * h), 0, 1)[..., None] ** 1.5
+            sky = main * (1 - 0.6 * t) + accent * (0.6 * t)
+            cx, _ = _ANCHOR[labels["layout"]]
+            r = 0.16 * min(w, h)
+            sun = _coverage(np.hypot(xx - cx * w, yy - horizon) - r)[..., None]
+            img = sky * (1 - sun) + accent * sun
+            sea = _coverage(horizon - yy)[..., None]  # below the horizon: the darker sky reflected
+            img = img * (1 - sea) + (main * 0.55 + accent * 0.1) * sea
+    else:
+        accent = _rgb(labels["accent_colour"])
+        m = _mask(pattern, labels["layout"], w, h, rng)[..., None]  # (H, W, 1)
+        img = main * (1 - m) + accent * m
+    arr = np.clip(np.asarray(img) + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(arr), "RGB")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One procedural training pair."""
+
+    image: Image.Image
+    caption: str
+    labels: dict
+
+
+def _too_close(a: str, b: str) -> bool:
+    """Accent colours must read as a different colour from the main one."""
+    if family(a) == family(b):
+        return True
+    near = {frozenset(p) for p in (("black", "grey"), ("white", "grey"), ("pink", "red"), ("brown", "orange"))}
+    if frozenset((family(a), family(b))) in near:
+        pa, pb = np.asarray(PALETTE[a], float), np.asarray(PALETTE[b], float)
+        return float(np.abs(pa - pb).sum()) < 150
+    return False
+
+
+def draw_labels(rng: np.random.Generator) -> dict:
+    """Random labels: pattern, layout, main and accent colours (accent None for solid)."""
+    pattern = str(rng.choice(PATTERNS))
+    layout = str(rng.choice(PATTERN_LAYOUTS[pattern]))
+    main = str(rng.choice(COLOURS))
+    labels = {"pattern": pattern, "layout": layout, "main_colour": main, "accent_colour": None}
+    if pattern != "solid":
+        accent = str(rng.choice(COLOURS))
+        while _too_close(main, accent):
+            accent = str(rng.choice(COLOURS))
+        labels["accent_colour"] = accent
+    if pattern == "gradient":
+        labels["direction"] = str(rng.choice(["vertical", "horizontal", "diagonal"]))
+    labels["main_family"] = family(main)
+    return labels
+
+
+def sample_labels(seed: int, index: int, split: str = "train") -> tuple[dict, np.random.Generator]:
+    """Deterministic labels of sample `index`; split 'train' skips held-out combos, 'heldout' keeps only them."""
+    if split not in ("train", "heldout", "all"):
+        raise ValueError(f"split must be train, heldout or all, got {split!r}")
+    rng = np.random.default_rng([seed, index, {"train": 0, "heldout": 1, "all": 2}[split]])
+    while True:
+        labels = draw_labels(rng)
+        held = is_held_out(labels)
+        if split == "all" or (split == "heldout") == held:
+            return labels, rng
+
+
+def render_sample(seed: int, index: int, width: int, height: int, split: str = "train") -> Sample:
+    """Sample `index` of the dataset `seed`: (image, caption, labels), the same on every call."""
+    labels, rng = sample_labels(seed, index, split)
+    caption = make_caption(labels, rng)
+    image = render(labels, width, height, seed=int(rng.integers(2**31)))
+    return Sample(image, caption, labels)
+
+
+def captions_for(seed: int, index: int, count: int, split: str = "train") -> list[str]:
+    """`count` different phrasings of sample `index` (the first is render_sample's caption)."""
+    labels, rng = sample_labels(seed, index, split)
+    out = [make_caption(labels, rng)]
+    extra = np.random.default_rng([seed, index, 99])
+    for _ in range(count - 1):
+        out.append(make_caption(labels, extra))
+    return out
+
+
+def heldout_prompts(n: int, seed: int = 1234) -> list[tuple[str, dict]]:
+    """n (caption, labels) pairs from combinations never seen in training, one per distinct combination first."""
+    out: list[tuple[str, dict]] = []
+    seen: set[tuple] = set()
+    index = 0
+    while len(out) < n and index < 50 * n:
+        labels, rng = sample_labels(seed, index, "heldout")
+        index += 1
+        key = (labels["main_family"], labels["pattern"], labels["layout"])
+        if key in seen and index < 20 * n:
+            continue
+        seen.add(key)
+        out.append((make_caption(labels, rng), labels))
+    return out
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB uint8/float (..., 3) -> CIE L*a*b* (D65)."""
+    c = np.asarray(rgb, dtype=np.float32) / 255.0
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array(
+        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=np.float32
+    )
+    xyz = c @ m.T / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+_PALETTE_LAB = _lab(np.array([PALETTE[c] for c in COLOURS], dtype=np.float32))  # (K, 3)
+
+
+def _small(image: Image.Image, short: int = 64) -> np.ndarray:
+    """Image -> float RGB array with its short side resized to `short` (box filter)."""
+    w, h = image.size
+    k = short / min(w, h)
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    return np.asarray(image.convert("RGB").resize(size, Image.BOX), dtype=np.float32)
+
+
+def nearest_colours(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB -> (...) index into COLOURS of the nearest palette colour in Lab."""
+    lab = _lab(rgb)
+    d = ((lab[..., None, :] - _PALETTE_LAB) ** 2).sum(-1)  # (..., K)
+    return d.argmin(-1)
+
+
+def dominant_colour(image: Image.Image) -> tuple[str, str]:
+    """(family, exact palette name) covering the most pixels: the colour of the main area."""
+    idx = nearest_colours(_small(image, 48)).ravel()
+    counts = np.bincount(idx, minlength=len(COLOURS))
+    fam_counts: dict[str, int] = {}
+    for i, c in enumerate(COLOURS):
+        fam_counts[family(c)] = fam_counts.get(family(c), 0) + int(counts[i])
+    best_family = max(fam_counts, key=fam_counts.get)
+    members = [i for i, c in enumerate(COLOURS) if family(c) == best_family]
+    best = max(members, key=lambda i: counts[i])
+    return best_family, COLOURS[best]
+
+
+def pattern_features(image: Image.Image) -> np.ndarray:
+    """A small vector of image statistics that tells the patterns apart (orientation, profiles, blobs)."""
+    rgb = _small(image, 64)
+    lab = _lab(rgb)  # (H, W, 3)
+    h, w, _ = lab.shape
+    gx = np.zeros_like(lab)
+    gy = np.zeros_like(lab)
+    gx[:, 1:-1] = (lab[:, 2:] - lab[:, :-2]) / 2
+    gy[1:-1] = (lab[2:] - lab[:-2]) / 2
+    jxx, jyy, jxy = (gx**2).sum(-1), (gy**2).sum(-1), (gx * gy).sum(-1)  # (H, W)
+    mag = np.sqrt(jxx + jyy)
+    energy = float((jxx + jyy).sum()) + 1e-6
+    # the background: the most common palette colour; foreground = clearly different pixels
+    idx = nearest_colours(rgb)
+    bg = np.bincount(idx.ravel(), minlength=len(COLOURS)).argmax()
+    dist = np.sqrt(((lab - _PALETTE_LAB[bg]) ** 2).sum(-1))
+    fg = (dist > 18).astype(np.float32)
+    fg_frac = float(fg.mean())
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if fg.sum() > 0:
+        cx, cy = float((xx * fg).sum() / fg.sum() / w), float((yy * fg).sum() / fg.sum() / h)
+        sx, sy = float(np.sqrt((((xx / w - cx) ** 2) * fg).sum() / fg.sum())), float(
+            np.sqrt((((yy / h - cy) ** 2) * fg).sum() / fg.sum())
+        )
+    else:
+        cx = cy = 0.5
+        sx = sy = 0.0
+    row_prof, col_prof = fg.mean(1), fg.mean(0)
+
+    def transitions(v: np.ndarray) -> float:
+        return float(np.abs(np.diff((v > 0.5).astype(np.float32))).sum())
+
+    strong = mag > 6
+    soft = (mag > 0.4) & (mag <= 6)
+    rows_t = np.mean([transitions(fg[i]) for i in range(0, h, max(1, h // 8))])
+    cols_t = np.mean([transitions(fg[:, j]) for j in range(0, w, max(1, w // 8))])
+    # colour trend along y and x (gradients, sunsets)
+    lum = lab[..., 0]
+    trend_y = float(np.corrcoef(yy.ravel(), lum.ravel())[0, 1]) if lum.std() > 1e-3 else 0.0
+    trend_x = float(np.corrcoef(xx.ravel(), lum.ravel())[0, 1]) if lum.std() > 1e-3 else 0.0
+    return np.array(
+        [
+            float(jxx.sum()) / energy,
+            float(jyy.sum()) / energy,
+            abs(float(jxy.sum())) / energy,
+            float(np.sqrt(np.abs(jxx * jyy)).sum()) / energy,  # axis-aligned edges -> 0
+            float(strong.mean()) * 4,
+            float(soft.mean()),
+            fg_frac,
+            cx,
+            cy,
+            sx * 3,
+            sy * 3,
+            float(row_prof.std()) * 2,
+            float(col_prof.std()) * 2,
+            math.log1p(rows_t),
+            math.log1p(cols_t),
+            abs(trend_y),
+            abs(trend_x),
+            float(lab.std(axis=(0, 1)).mean()) / 30,
+        ],
+        dtype=np.float32,
+    )
+
+
+@lru_cache(maxsize=1)
+def _prototypes(per_pattern: int = 24, size: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features of ground-truth renders (all splits): (features, pattern ids, mean, std)."""
+    feats, ids = [], []
+    for p_id, pattern in enumerate(PATTERNS):
+        rng = np.random.default_rng([4242, p_id])
+        for _ in range(per_pattern):
+            labels = draw_labels(rng)
+            while labels["pattern"] != pattern:
+                labels = draw_labels(rng)
+            w, h = (size, size) if rng.random() < 0.5 else ((size * 4) // 3, size)
+            feats.append(pattern_features(render(labels, w, h, seed=int(rng.integers(2**31)))))
+            ids.append(p_id)
+    f = np.stack(feats)
+    mean, std = f.mean(0), f.std(0) + 1e-3
+    return (f - mean) / std, np.asarray(ids), mean, std
+
+
+def classify_pattern(image: Image.Image, k: int = 3) -> str:
+    """The pattern whose ground-truth renders have the nearest statistics (k-nearest neighbours)."""
+    protos, ids, mean, std = _prototypes()
+    f = (pattern_features(image) - mean) / std
+    d = ((protos - f) ** 2).sum(1)
+    nearest = ids[np.argsort(d)[:k]]
+    votes = np.bincount(nearest, minlength=len(PATTERNS)).astype(np.float32)
+    votes[ids[np.argmin(d)]] += 0.5  # ties go to the nearest
+    return PATTERNS[int(votes.argmax())]
+
+
+def score_image(image: Image.Image, labels: dict) -> dict:
+    """Colour (family and exact shade) and pattern agreement of one image with its labels."""
+    fam, exact = dominant_colour(image)
+    pattern = classify_pattern(image)
+    return {
+        "colour_ok": fam == family(labels["main_colour"]),
+        "shade_ok": exact == labels["main_colour"],
+        "pattern_ok": pattern == labels["pattern"],
+        "pred_colour": exact,
+        "pred_pattern": pattern,
+    }
+
+
+def summarize(scores: list[dict]) -> dict:
+    """Accuracies over a list of score_image results."""
+    n = max(1, len(scores))
+    return {
+        "n": len(scores),
+        "colour_acc": sum(s["colour_ok"] for s in scores) / n,
+        "shade_acc": sum(s["shade_ok"] for s in scores) / n,
+        "pattern_acc": sum(s["pattern_ok"] for s in scores) / n,
+    }

@@ -1,0 +1,543 @@
+"""The engine: load a PixArt-Sigma pipeline from any source and generate images up to 4K.
+
+Generation reads as the algorithm (numbered steps in `_generate_one`), built on diffusers'
+PixArtSigmaPipeline with our additions plugged in through its seams: cached prompt embeddings
+(`prompt_embeds=`), KV token compression (attention processors), `output_type="latent"` followed
+by our seam-free tiled decode, and a memory plan with out-of-memory step-down.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import random
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from . import memory
+from .configs import T5_TOKENS
+from .errors import BadRequest, Cancelled, EngineError
+from .resolution import check_size, snap_to_grid
+
+MAX_STEPS = 200
+MAX_COUNT = 64
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class GenerationRequest:
+    """What to make: prompt and settings (sizes are the exact output size, 256..4096 px)."""
+
+    prompt: str
+    negative: str = ""
+    width: int = 1024
+    height: int = 1024
+    steps: int = 20
+    guidance: float = 4.5
+    seed: int | None = None  # None: a random seed, reported in the result
+    count: int = 1
+    kv_compress: str = "auto"  # "auto" | "off" | "2" | "4"
+    memory: str | None = None  # None: the engine's mode
+
+
+@dataclass
+class StepInfo:
+    """Progress of one generation, sent after every denoising step and decode tile."""
+
+    image_index: int
+    count: int
+    step: int
+    total: int
+    preview: Image.Image | None
+    elapsed_s: float
+    eta_s: float
+    phase: str = "denoise"  # "denoise" | "decode"
+
+
+@dataclass
+class GeneratedImage:
+    """One finished image with the parameters that made it (Contract 2 keys)."""
+
+    image: Image.Image
+    seed: int
+    params: dict
+
+
+@dataclass
+class GenerationResult:
+    """All images of one request plus what the engine did to make them."""
+
+    images: list[GeneratedImage]
+    made_size: tuple[int, int]
+    kv_factor: int
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class ModelInfo:
+    """What is loaded and how it runs."""
+
+    name: str
+    source: str
+    is_demo: bool
+    device: str
+    dtype: str
+    memory_mode: str
+    plan: str
+    learned_kv: dict | None = None
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    return getattr(torch, name)
+
+
+def validate_request(request: GenerationRequest) -> None:
+    """Raise BadRequest for any value the engine cannot honour."""
+    if not isinstance(request.prompt, str) or not request.prompt.strip():
+        raise BadRequest("the prompt is empty: describe the image you want")
+    if "\x00" in request.prompt or "\x00" in (request.negative or ""):
+        raise BadRequest("the prompt contains a NUL character")
+    check_size(int(request.width), int(request.height))
+    if not 1 <= int(request.steps) <= MAX_STEPS:
+        raise BadRequest(f"steps {request.steps} is outside 1-{MAX_STEPS}")
+    if not 0.0 <= float(request.guidance) <= 30.0:
+        raise BadRequest(f"guidance {request.guidance} is outside 0-30")
+    if not 1 <= int(request.count) <= MAX_COUNT:
+        raise BadRequest(f"count {request.count} is outside 1-{MAX_COUNT}")
+    if request.seed is not None and not 0 <= int(request.seed) <= MAX_SEED:
+        raise BadRequest(f"seed {request.seed} is outside 0-{MAX_SEED}")
+
+
+class PromptCache:
+    """Prompt embeddings by (model, prompt, negative): in memory (LRU) and on disk (safetensors)."""
+
+    def __init__(self, folder: Path | None, capacity: int = 32):
+        self.folder = Path(folder) if folder else None
+        self.capacity = capacity
+        self.memory: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(model_key: str, prompt: str, negative: str) -> str:
+        blob = json.dumps([model_key, prompt, negative, T5_TOKENS], ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def get(self, key: str) -> dict[str, torch.Tensor] | None:
+        if key in self.memory:
+            self.memory.move_to_end(key)
+            self.hits += 1
+            return self.memory[key]
+        path = self._path(key)
+        if path and path.exists():
+            from safetensors.torch import load_file
+
+            try:
+                tensors = load_file(str(path))
+            except Exception:  # a damaged cache file is just a miss
+                path.unlink(missing_ok=True)
+            else:
+                self._remember(key, tensors)
+                self.hits += 1
+                return tensors
+        self.misses += 1
+        return None
+
+    def put(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+        self._remember(key, tensors)
+        path = self._path(key)
+        if path is None:
+            return
+        from safetensors.torch import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        try:
+            save_file(tensors, str(tmp))
+            tmp.replace(path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # caching is best effort: a full disk must not fail a generation
+
+    def _remember(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
+        self.memory[key] = tensors
+        self.memory.move_to_end(key)
+        while len(self.memory) > self.capacity:
+            self.memory.popitem(last=False)
+
+    def _path(self, key: str) -> Path | None:
+        return self.folder / f"{key}.safetensors" if self.folder else None
+
+
+class Engine:
+    """Owns one loaded pipeline and generates with it (not thread-safe: one caller at a time)."""
+
+    def __init__(self, device: str = "auto", memory_mode: str = "auto", cache_dir: Path | str | None = None):
+        self.requested_device = device
+        self.memory_mode = memory_mode
+        if memory_mode not in memory.USER_MODES:
+            raise BadRequest(f"memory mode {memory_mode!r} is not one of {', '.join(memory.USER_MODES)}")
+        self.device = memory.detect_device(device)
+        self.cache = PromptCache(Path(cache_dir) / "embeddings" if cache_dir else None)
+        self.pipe = None
+        self.loaded = None  # sources.LoadedModel
+        self.plan: memory.MemoryPlan | None = None
+        self.info: ModelInfo | None = None
+        self._preview_matrix: torch.Tensor | None = None
+        self._applied_mode: str | None = None
+        self.vae_budget_bytes: int | None = None  # None: the device's free memory decides
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self, source: str | None = None, base: str | None = None, on_progress=None) -> ModelInfo:
+        """Load a model (hub id, folder, .pth/.safetensors, None = demo) and place it per the memory plan."""
+        from diffusers import PixArtSigmaPipeline
+
+        from .sources import load_components, resolve_source
+
+        resolved = resolve_source(source, base)
+        self.unload()
+        self.plan = memory.plan_memory(self.device, self.memory_mode, memory.free_device_memory(self.device))
+        loaded = load_components(resolved, dtype=_torch_dtype(self.plan.dtype), on_progress=on_progress)
+        pipe = PixArtSigmaPipeline(
+            tokenizer=loaded.tokenizer,
+            text_encoder=loaded.text_encoder,
+            vae=loaded.vae,
+            transformer=loaded.transformer,
+            scheduler=loaded.scheduler,
+        )
+        pipe.set_progress_bar_config(disable=True)
+        if pipe.vae.dtype != _torch_dtype(self.plan.vae_dtype):
+            pipe.vae.to(dtype=_torch_dtype(self.plan.vae_dtype))
+        for part in (pipe.transformer, pipe.vae, pipe.text_encoder):
+            part.eval().requires_grad_(False)
+        self.pipe, self.loaded = pipe, loaded
+        self._apply_plan(self.plan)
+        self._preview_matrix = None
+        self.info = ModelInfo(
+            name=loaded.name,
+            source=resolved.location,
+            is_demo=resolved.kind == "demo",
+            device=self.device,
+            dtype=self.plan.dtype,
+            memory_mode=self.plan.mode,
+            plan=self.plan.describe(),
+            learned_kv=loaded.kv,
+        )
+        return self.info
+
+    def unload(self) -> None:
+        """Drop the loaded model and free its memory."""
+        self.pipe = self.loaded = self.info = None
+        self._applied_mode = None
+        _free_memory()
+
+    def _apply_plan(self, plan: memory.MemoryPlan) -> None:
+        """Place the parts on devices as the plan says (see model/memory.py's table)."""
+        pipe = self.pipe
+        if self._applied_mode == "sequential":
+            # group offload hooks stay on a module: reload-free removal is not offered, so keep them
+            self.plan = plan
+            return
+        if plan.mode in ("cpu",):
+            pipe.to("cpu")
+        elif plan.mode == "gpu":
+            pipe.to(plan.device)
+        elif plan.mode == "offload":
+            _to(pipe.text_encoder, "cpu")
+            pipe.transformer.to(plan.device)
+            pipe.vae.to(plan.device)
+        elif plan.mode == "sequential":
+            _to(pipe.text_encoder, "cpu")
+            pipe.vae.to(plan.device)
+            pipe.transformer.to("cpu")
+            pipe.transformer.enable_group_offload(
+                onload_device=torch.device(plan.device),
+                offload_device=torch.device("cpu"),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+            )
+        self._applied_mode = plan.mode
+        self.plan = plan
+        _free_memory()
+
+    # ------------------------------------------------------------------ prompts
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the T5 sees for a prompt (the limit is 300)."""
+        if self.pipe is None:
+            return len(text.split())
+        return len(self.pipe.tokenizer(text, add_special_tokens=True).input_ids)
+
+    def _model_key(self) -> str:
+        loaded = self.loaded
+        return f"{loaded.name}|{getattr(loaded.source, 'location', '')}|{loaded.text_encoder.config.d_model}"
+
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str, negative: str) -> dict[str, torch.Tensor]:
+        """T5 embeddings of prompt and negative prompt, from the cache when seen before."""
+        key = self.cache.key(self._model_key(), prompt, negative)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        encoder = self.pipe.text_encoder
+        device = next(encoder.parameters()).device
+        embeds, mask, neg_embeds, neg_mask = self.pipe.encode_prompt(
+            prompt,
+            do_classifier_free_guidance=True,
+            negative_prompt=negative,
+            device=device,
+            clean_caption=False,
+            max_sequence_length=T5_TOKENS,
+        )
+        tensors = {"embeds": embeds, "mask": mask, "neg_embeds": neg_embeds, "neg_mask": neg_mask}
+        self.cache.put(key, tensors)
+        return self.cache.get(key)
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_step: Callable[[StepInfo], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> GenerationResult:
+        """Make request.count images (seeds seed, seed+1, ...); out of memory -> step down once."""
+        if self.pipe is None:
+            raise EngineError("no model is loaded: load one first (the demo model needs no download)")
+        validate_request(request)
+        if request.memory and request.memory not in memory.USER_MODES:
+            raise BadRequest(f"memory mode {request.memory!r} is not one of {', '.join(memory.USER_MODES)}")
+        if request.memory and request.memory not in ("auto", self.plan.mode) and self.device != "cpu":
+            self._apply_plan(memory.plan_memory(self.device, request.memory))
+        from .kv_compress import resolve_kv_factor
+
+        started = time.perf_counter()
+        made_w, made_h = snap_to_grid(int(request.width), int(request.height))
+        tokens = (made_w // 16) * (made_h // 16)
+        kv_factor = resolve_kv_factor(request.kv_compress, tokens)
+        notes: list[str] = []
+        self._set_kv(kv_factor, notes)
+        seed = int(request.seed) if request.seed is not None else random.randint(0, MAX_SEED - MAX_COUNT)
+        if self.count_tokens(request.prompt) > T5_TOKENS:
+            notes.append(f"the prompt is longer than {T5_TOKENS} tokens: the end was cut off")
+        embeds = self.encode_prompt(request.prompt, request.negative or "")
+        images = []
+        for index in range(int(request.count)):
+            image_seed = (seed + index) % (MAX_SEED + 1)
+            image = self._with_step_down(
+                lambda: self._generate_one(
+                    request, embeds, image_seed, (made_w, made_h), index, on_step, should_cancel
+                ),
+                notes,
+            )
+            params = self._params(request, image_seed, kv_factor, (made_w, made_h))
+            images.append(GeneratedImage(image=image, seed=image_seed, params=params))
+        return GenerationResult(images, (made_w, made_h), kv_factor, notes, time.perf_counter() - started)
+
+    def _with_step_down(self, run: Callable[[], Image.Image], notes: list[str]) -> Image.Image:
+        """Run once; on out-of-memory, free, move to the next leaner plan, say so and retry once."""
+        try:
+            return run()
+        except Cancelled:
+            _free_memory()
+            raise
+        except Exception as error:  # noqa: BLE001 - only out-of-memory errors are handled here
+            if not memory.is_out_of_memory(error):
+                raise
+            _free_memory()
+            leaner = memory.step_down(self.plan)
+            if leaner is None:
+                raise EngineError(_oom_advice(self.plan)) from error
+            notes.append(f"out of memory in {self.plan.mode} mode: retried with {leaner.describe()}")
+            self._apply_plan(leaner)
+            if self.info:
+                self.info.memory_mode, self.info.plan = leaner.mode, leaner.describe()
+        try:
+            return run()
+        except Cancelled:
+            _free_memory()
+            raise
+        except Exception as error:  # noqa: BLE001
+            if memory.is_out_of_memory(error):
+                _free_memory()
+                raise EngineError(_oom_advice(self.plan)) from error
+            raise
+
+    def _set_kv(self, factor: int, notes: list[str]) -> None:
+        """Switch KV compression on the self-attention of the compressed blocks (1 = off)."""
+        from .kv_compress import apply_kv_compression, kv_settings
+
+        learned = self.loaded.kv
+        if factor == 1:
+            apply_kv_compression(self.pipe.transformer, 1)
+            return
+        if learned and learned.get("factor") == factor:
+            mode, blocks = "conv", learned.get("blocks")
+        else:
+            mode, blocks = "avg", None
+            if learned:
+                notes.append(f"KV compression x{factor} uses average pooling (the model learned x{learned['factor']})")
+        current = kv_settings(self.pipe.transformer)
+        wanted_blocks = blocks or list(range(len(self.pipe.transformer.transformer_blocks) // 2,
+                                             len(self.pipe.transformer.transformer_blocks)))
+        if current and current["factor"] == factor and current["mode"] == mode and list(current["blocks"]) == wanted_blocks:
+            return
+        apply_kv_compression(self.pipe.transformer, factor, blocks=blocks, mode=mode)
+
+    @torch.no_grad()
+    def _generate_one(
+        self,
+        request: GenerationRequest,
+        embeds: dict[str, torch.Tensor],
+        seed: int,
+        made: tuple[int, int],
+        index: int,
+        on_step,
+        should_cancel,
+    ) -> Image.Image:
+        """Denoise and decode one image."""
+        pipe, plan = self.pipe, self.plan
+        made_w, made_h = made
+        device = torch.device(plan.device)
+        dtype = _torch_dtype(plan.dtype)
+        started = time.perf_counter()
+        cancel = should_cancel or (lambda: False)
+
+        # 1. Starting noise from a CPU generator: the same seed gives the same image on a device.
+        scale = pipe.vae_scale_factor
+        shape = (1, pipe.transformer.config.in_channels, made_h // scale, made_w // scale)
+        noise = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
+
+        # 2. Prompt embeddings (cached) on the transformer's device and dtype.
+        def to_dev(t: torch.Tensor, is_mask: bool = False) -> torch.Tensor:
+            return t.to(device) if is_mask else t.to(device, dtype)
+
+        # 3. Per-step callback: preview, progress and cancel between steps.
+        total = int(request.steps)
+
+        def callback(step: int, _timestep, latents: torch.Tensor) -> None:
+            if cancel():
+                raise Cancelled("generation cancelled")
+            if on_step is None:
+                return
+            done = step + 1
+            elapsed = time.perf_counter() - started
+            preview = latents_preview(self, latents)
+            eta = elapsed / done * (total - done)
+            on_step(StepInfo(index, int(request.count), done, total, preview, elapsed, eta, "denoise"))
+
+        # 4. Denoise with the stock pipeline, latents out.
+        latents = pipe(
+            prompt=None,
+            negative_prompt=None,
+            prompt_embeds=to_dev(embeds["embeds"]),
+            prompt_attention_mask=to_dev(embeds["mask"], True),
+            negative_prompt_embeds=to_dev(embeds["neg_embeds"]),
+            negative_prompt_attention_mask=to_dev(embeds["neg_mask"], True),
+            num_inference_steps=total,
+            guidance_scale=float(request.guidance),
+            height=made_h,
+            width=made_w,
+            latents=noise.to(device, dtype),
+            output_type="latent",
+            use_resolution_binning=False,
+            clean_caption=False,
+            max_sequence_length=T5_TOKENS,
+            callback=callback,
+            callback_steps=1,
+        ).images
+        if cancel():
+            raise Cancelled("generation cancelled")
+
+        # 5. Decode: the DiT leaves the GPU first in offload mode; tiled when the full decode won't fit.
+        if plan.mode == "offload":
+            pipe.transformer.to("cpu")
+            _free_memory()
+        try:
+            image = self._decode(latents, index, int(request.count), started, on_step, cancel)
+        finally:
+            if plan.mode == "offload":
+                pipe.transformer.to(plan.device)
+
+        # 6. Exactly the requested size.
+        if image.size != (int(request.width), int(request.height)):
+            image = image.resize((int(request.width), int(request.height)), Image.LANCZOS)
+        return image
+
+    def _decode(self, latents: torch.Tensor, index: int, count: int, started: float, on_step, cancel) -> Image.Image:
+        """Latents -> PIL image through the VAE, tiled (seam-free) when memory is short."""
+        from .vae_tiling import decode
+
+        vae = self.pipe.vae
+        z = latents.to(next(vae.parameters()).dtype) / vae.config.scaling_factor
+
+        def progress(done: int, total: int) -> None:
+            if on_step is not None:
+                elapsed = time.perf_counter() - started
+                on_step(StepInfo(index, count, done, total, None, elapsed, 0.0, "decode"))
+
+        pixels = decode(
+            vae,
+            z,
+            mode=self.plan.vae_tiling,
+            budget_bytes=self.vae_budget_bytes,
+            on_progress=progress,
+            should_cancel=cancel,
+        )
+        pixels = (pixels[0].float() / 2 + 0.5).clamp(0, 1)  # (3, H, W)
+        array = (pixels.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+        return Image.fromarray(array)
+
+    def _params(self, request: GenerationRequest, seed: int, kv_factor: int, made: tuple[int, int]) -> dict:
+        return dict(
+            prompt=request.prompt,
+            negative=request.negative or "",
+            width=int(request.width),
+            height=int(request.height),
+            steps=int(request.steps),
+            guidance=float(request.guidance),
+            seed=seed,
+            model=self.info.name if self.info else "",
+            kv_compress="off" if kv_factor == 1 else str(kv_factor),
+            made_width=made[0],
+            made_height=made[1],
+            device=self.plan.device,
+        )
+
+
+def latents_preview(engine: Engine, latents: torch.Tensor) -> Image.Image:
+    """A cheap preview of the current latents (linear map fitted once per VAE)."""
+    from .preview import fit_latent_to_rgb, latents_to_preview
+
+    if engine._preview_matrix is None:
+        engine._preview_matrix = fit_latent_to_rgb(engine.pipe.vae)
+    return latents_to_preview(latents, engine._preview_matrix)
+
+
+def _to(module, device: str) -> None:
+    """Move a pipeline part that may be absent (a T5 dropped to save memory)."""
+    if module is not None:
+        module.to(device)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _oom_advice(plan: memory.MemoryPlan | None) -> str:
+    mode = plan.mode if plan else "?"
+    return (
+        f"out of memory even in {mode} mode: choose a smaller size, turn KV compression on (4), "
+        "use memory mode 'sequential', or close other programs using the GPU"
+    )

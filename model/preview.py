@@ -1,0 +1,53 @@
+"""Cheap live previews: latents -> RGB with a linear map (no VAE call).
+
+The map is fitted once per VAE by least squares: encode a few small colour images with the VAE's
+encoder, and regress each pixel block's RGB on its latent vector. Works for any 4-channel VAE
+(SDXL's or the demo's) without hand-made constants.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+
+def _calibration_images(size: int = 64) -> torch.Tensor:
+    """Gradients and colour fields covering the RGB cube, in [-1, 1]."""
+    ramp = torch.linspace(-1, 1, size)
+    gy, gx = torch.meshgrid(ramp, ramp, indexing="ij")  # (S, S)
+    images = [
+        torch.stack([gx, gy, -gx]),
+        torch.stack([gy, -gx, gx * gy]),
+        torch.stack([-gy, gx * 0.5, gy]),
+        torch.stack([gx * gy, -gy, -gx]),
+    ]
+    for r, g, b in [(1, -1, -1), (-1, 1, -1), (-1, -1, 1), (1, 1, 1), (-1, -1, -1), (1, 1, -1), (0, 0, 0)]:
+        images.append(torch.stack([torch.full_like(gx, v) for v in (r, g, b)]))
+    return torch.stack(images)  # (N, 3, S, S)
+
+
+@torch.no_grad()
+def fit_latent_to_rgb(vae) -> torch.Tensor:
+    """A (5, 3) matrix M so that [latent * scaling, 1] @ M ~ RGB in [-1, 1] at latent resolution."""
+    param = next(vae.parameters())
+    images = _calibration_images().to(param.device, param.dtype)
+    latents = vae.encode(images).latent_dist.mean * vae.config.scaling_factor  # (N, 4, s, s)
+    factor = images.shape[-1] // latents.shape[-1]
+    rgb = torch.nn.functional.avg_pool2d(images, factor)  # (N, 3, s, s)
+    x = latents.float().permute(0, 2, 3, 1).reshape(-1, latents.shape[1])  # (P, 4)
+    x = torch.cat([x, torch.ones(len(x), 1, device=x.device)], dim=1)  # (P, 5)
+    y = rgb.float().permute(0, 2, 3, 1).reshape(-1, 3)  # (P, 3)
+    return torch.linalg.lstsq(x.cpu(), y.cpu()).solution  # (5, 3)
+
+
+@torch.no_grad()
+def latents_to_preview(latents: torch.Tensor, matrix: torch.Tensor, max_side: int = 512) -> Image.Image:
+    """The first latent of a batch as an RGB preview image (latent resolution, upscaled to max_side)."""
+    z = latents[0].float().cpu()  # (4, h, w)
+    x = torch.cat([z, torch.ones(1, *z.shape[1:])]).permute(1, 2, 0)  # (h, w, 5)
+    rgb = ((x @ matrix) / 2 + 0.5).clamp(0, 1)  # (h, w, 3)
+    image = Image.fromarray((rgb * 255).round().to(torch.uint8).numpy())
+    scale = max_side / max(image.size)
+    if scale > 1:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+    return image

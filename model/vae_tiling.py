@@ -1,0 +1,426 @@
+"""Seam-free tiled VAE decoding: GroupNorm statistics shared across tiles, bounded memory.
+
+diffusers' `vae.enable_tiling()` decodes each latent tile on its own, so every GroupNorm in the
+decoder normalises with that tile's statistics and the tiles disagree (visible seams, blended
+away only partly). Here the decoder is run in two stages, calling the AutoencoderKL's own modules:
+
+1. `post_quant_conv`, `decoder.conv_in` and `decoder.mid_block` (with its attention) run once on
+   the whole latent: cheap at latent resolution, and exact.
+2. The up path (`decoder.up_blocks`, `conv_norm_out`, `conv_act`, `conv_out`) runs on overlapping
+   tiles of the mid-block output. Each tile is a core plus a halo of `overlap` latent pixels (no
+   halo at the image border); only the core is written to the output, and with a halo at least as
+   wide as the up path's receptive field (about 12.3 latent px for the SDXL VAE) the core is exact
+   as long as every GroupNorm uses the whole image's statistics.
+
+Whole-image GroupNorm statistics come from iterating: every nn.GroupNorm of the up path is swapped
+(temporarily) for `_SharedGroupNorm`. Pass 1 normalises each tile with its own statistics while
+measuring each layer's input over the tile cores; pass k normalises with the statistics measured in
+pass k-1 and measures again; the last pass's output is kept. Statistics of the first GroupNorm are
+exact after one pass, those of later layers converge geometrically (see MEASURED figures in
+`benchmarks/vae_tiling.py`), so a couple of passes reach near-exact output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import Cancelled
+
+DEFAULT_PASSES = 3
+# Peak working memory of the up path, in units of its largest activation (calibrated on CPU
+# against measured peak RSS of the SDXL VAE architecture, see `benchmarks/vae_tiling.py`).
+_UP_PATH_FACTOR = 4.0
+# The same for the latent-resolution stage (conv_in + mid block with memory-efficient attention).
+_MID_FACTOR = 6.0
+# Share of free memory we allow ourselves to plan with (other allocations, fragmentation).
+_SAFETY = {"cuda": 0.85, "cpu": 0.7}
+
+
+# ------------------------------------------------------------------ tile layout
+
+
+@dataclass(frozen=True)
+class _Tile:
+    """One tile in latent pixels: the region run through the up path and the core kept from it."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    cy0: int
+    cy1: int
+    cx0: int
+    cx1: int
+
+    def core(self, s: int = 1) -> tuple[slice, slice]:
+        """The core's (rows, cols) in the whole image at `s` pixels per latent pixel."""
+        return slice(self.cy0 * s, self.cy1 * s), slice(self.cx0 * s, self.cx1 * s)
+
+    def core_in_tile(self, s: int = 1) -> tuple[slice, slice]:
+        """The core's (rows, cols) inside this tile's tensor at `s` pixels per latent pixel."""
+        dy, dx = self.cy0 - self.y0, self.cx0 - self.x0
+        return slice(dy * s, (dy + self.cy1 - self.cy0) * s), slice(dx * s, (dx + self.cx1 - self.cx0) * s)
+
+
+def _spans(n: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Split [0, n) into near-equal cores of at most `tile`; each as (start, end, core_start, core_end)."""
+    k = max(1, math.ceil(n / tile))
+    cuts = [round(i * n / k) for i in range(k + 1)]
+    return [(max(0, a - overlap), min(n, b + overlap), a, b) for a, b in itertools.pairwise(cuts)]
+
+
+def tile_layout(latent_h: int, latent_w: int, tile: int = 64, overlap: int = 16) -> list[_Tile]:
+    """Tiles covering a latent_h x latent_w latent: cores partition it, halos reach `overlap` further."""
+    if tile < 1 or overlap < 0:
+        raise ValueError(f"tile must be >= 1 and overlap >= 0 (got tile={tile}, overlap={overlap})")
+    return [
+        _Tile(y0, y1, x0, x1, cy0, cy1, cx0, cx1)
+        for y0, y1, cy0, cy1 in _spans(latent_h, tile, overlap)
+        for x0, x1, cx0, cx1 in _spans(latent_w, tile, overlap)
+    ]
+
+
+# ------------------------------------------------------------------ shared GroupNorm
+
+
+class _PassState:
+    """What the swapped GroupNorms need to know about the current pass and tile."""
+
+    def __init__(self) -> None:
+        self.tile: _Tile | None = None
+        self.tile_index = 0
+        self.pass_index = 0
+        self.measure = False
+        self.use_global = False
+        self.scheme = "delta"
+
+
+class _SharedGroupNorm(nn.Module):
+    """Stand-in for an nn.GroupNorm: measures whole-image statistics over tile cores and applies them."""
+
+    def __init__(self, gn: nn.GroupNorm, state: _PassState, index: int = 0) -> None:
+        super().__init__()
+        self.gn = gn
+        self.state = state
+        self.index = index
+        self.applied: tuple[torch.Tensor, torch.Tensor] | None = None  # (B, G) whole-image mean, var
+        self.tile_stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # this pass, per tile
+        self.prev_tile_stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # last pass, per tile
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was measured in the current pass."""
+        self.count = 0  # elements per group measured so far
+        self.sum_mean: torch.Tensor | None = None  # (B, G) sum over tiles of n * mean
+        self.sum_second: torch.Tensor | None = None  # (B, G) sum over tiles of n * E[x^2]
+
+    def finish_pass(self) -> None:
+        """Turn this pass's measurements into the (mean, var) that the next pass applies."""
+        if self.sum_mean is None:
+            raise RuntimeError("GroupNorm saw no tile in a measuring pass")
+        mean = self.sum_mean / self.count  # (B, G)
+        var = (self.sum_second / self.count - mean.square()).clamp_min(0.0)
+        self.applied = (mean, var)
+        self.prev_tile_stats, self.tile_stats = self.tile_stats, {}
+        self.reset()
+
+    def _core_moments(self, x: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """(elements per group, mean (B, G), var (B, G)) of x over the current tile's core, in float64."""
+        t = self.state.tile
+        rows, cols = t.core_in_tile(x.shape[-2] // (t.y1 - t.y0))  # at this layer's scale
+        core = x[:, :, rows, cols]  # (B, C, h_core, w_core)
+        if core.dtype in (torch.float16, torch.bfloat16):
+            core = core.float()
+        var_c, mean_c = torch.var_mean(core, dim=(2, 3), correction=0)  # (B, C) each
+        b, c = mean_c.shape
+        g = self.gn.num_groups
+        mean_c, var_c = mean_c.double().view(b, g, -1), var_c.double().view(b, g, -1)  # (B, G, C/G)
+        mean = mean_c.mean(-1)  # (B, G)
+        var = (var_c + mean_c.square()).mean(-1) - mean.square()  # (B, G)
+        return core.shape[-2] * core.shape[-1] * (c // g), mean, var.clamp_min(0.0)
+
+    def _normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """Normalise x (B, C, H, W) with per-(sample, group) mean/var (B, G) and the original affine."""
+        c = x.shape[1]
+        g = self.gn.num_groups
+        rstd = torch.rsqrt(var + self.gn.eps)
+        scale = rstd.repeat_interleave(c // g, dim=1)  # (B, C)
+        shift = -mean.repeat_interleave(c // g, dim=1) * scale  # (B, C)
+        if self.gn.affine:
+            w = self.gn.weight.to(device=x.device, dtype=torch.float64)
+            scale = scale * w
+            shift = shift * w + self.gn.bias.to(device=x.device, dtype=torch.float64)
+        low = x.dtype in (torch.float16, torch.bfloat16)
+        work = torch.float32 if low else x.dtype
+        scale = scale.to(device=x.device, dtype=work)[:, :, None, None]  # (B, C, 1, 1)
+        shift = shift.to(device=x.device, dtype=work)[:, :, None, None]
+        out = torch.addcmul(shift, x.to(work) if low else x, scale)  # (B, C, H, W)
+        return out.to(x.dtype) if low else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        st = self.state
+        n, m, v = self._core_moments(x)
+        self.tile_stats[st.tile_index] = (m, v)
+        if st.measure:
+            if self.sum_mean is None:
+                self.sum_mean, self.sum_second = torch.zeros_like(m), torch.zeros_like(m)
+            self.sum_mean += n * m
+            self.sum_second += n * (v + m.square())
+            self.count += n
+        scheme = st.scheme
+        if not st.use_global or (scheme == "prefix" and self.index >= st.pass_index):
+            return self.gn(x)
+        gm, gv = self.applied
+        if scheme in ("stale", "prefix"):
+            return self._normalise(x, gm, gv)
+        pm, pv = self.prev_tile_stats[st.tile_index]
+        if scheme == "delta_add":
+            return self._normalise(x, gm + (m - pm), (gv + (v - pv)).clamp_min(0))
+        return self._normalise(x, gm + (m - pm), gv * (v + self.gn.eps) / (pv + self.gn.eps))
+
+
+@contextmanager
+def shared_groupnorms(decoder: nn.Module, state: _PassState) -> Iterator[list[_SharedGroupNorm]]:
+    """Swap every nn.GroupNorm of the decoder's up path for a _SharedGroupNorm; always restore them."""
+    slots = [(parent, name) for parent in decoder.up_blocks.modules() for name, _ in parent.named_children()]
+    slots.append((decoder, "conv_norm_out"))  # in the order the up path runs them
+    swapped: list[tuple[nn.Module, str, nn.GroupNorm]] = []
+    try:
+        for parent, name in slots:
+            child = getattr(parent, name)
+            if type(child) is nn.GroupNorm:
+                setattr(parent, name, _SharedGroupNorm(child, state, len(swapped)))
+                swapped.append((parent, name, child))
+        yield [getattr(parent, name) for parent, name, _ in swapped]
+    finally:
+        for parent, name, child in reversed(swapped):
+            setattr(parent, name, child)
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _check_decoder(vae) -> None:
+    """Refuse decoders whose up path we cannot tile exactly (spatial norms, attention in up blocks)."""
+    dec = vae.decoder
+    if type(dec.conv_norm_out) is not nn.GroupNorm:
+        raise ValueError(f"tiled_decode needs a GroupNorm decoder, got {type(dec.conv_norm_out).__name__}")
+    for m in dec.up_blocks.modules():
+        if type(m).__name__ in ("Attention", "SpatialNorm"):
+            raise ValueError(f"tiled_decode cannot tile an up path containing {type(m).__name__}")
+
+
+def _up_path(dec, h: torch.Tensor, last: bool) -> torch.Tensor:
+    """Run the decoder's up path on one tile (B, C, h, w); `last=False` stops after conv_norm_out."""
+    for up_block in dec.up_blocks:
+        h = up_block(h, None)  # (B, C_i, h * 2^i, w * 2^i)
+    h = dec.conv_norm_out(h)
+    if not last:
+        return h
+    return dec.conv_out(dec.conv_act(h))  # (B, 3, 8h, 8w)
+
+
+def _run_hook(vae) -> None:
+    """Let accelerate's model-offload hook move the VAE to its device, as `vae.decode` would."""
+    hook = getattr(vae, "_hf_hook", None)
+    if hook is not None and hasattr(hook, "pre_forward"):
+        hook.pre_forward(vae)
+
+
+def tiled_decode(
+    vae,
+    z: torch.Tensor,
+    tile: int = 64,
+    overlap: int = 16,
+    passes: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> torch.Tensor:
+    """Decode latents z (B, 4, h, w), already divided by the scaling factor, like `vae.decode(z).sample`.
+
+    `tile` is the core size and `overlap` the halo on each side, both in latent pixels. `passes=1`
+    uses per-tile GroupNorm statistics (diffusers-like, seams); each further pass refines the
+    whole-image statistics. Raises Cancelled when `should_cancel()` turns true between tiles.
+    """
+    passes = DEFAULT_PASSES if passes is None else passes
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1 (got {passes})")
+    _check_decoder(vae)
+    _run_hook(vae)
+    dec = vae.decoder
+    weight = dec.conv_in.weight
+    z = z.to(device=weight.device, dtype=weight.dtype)  # (B, 4, h, w)
+    tiles = tile_layout(z.shape[-2], z.shape[-1], tile, overlap)
+    if len(tiles) == 1:
+        passes = 1  # one tile: its own statistics are the whole image's
+    total, done = passes * len(tiles), 0
+    state = _PassState()
+    out: torch.Tensor | None = None
+    with torch.no_grad():
+        if vae.post_quant_conv is not None:
+            z = vae.post_quant_conv(z)
+        h = dec.mid_block(dec.conv_in(z), None)  # (B, C, h, w), exact on the whole latent
+        with shared_groupnorms(dec, state) as norms:
+            for p in range(passes):
+                last = p == passes - 1
+                state.measure = not last
+                state.use_global = p > 0
+                state.pass_index = p
+                for i, t in enumerate(tiles):
+                    state.tile_index = i
+                    if should_cancel is not None and should_cancel():
+                        raise Cancelled("decoding cancelled")
+                    state.tile = t
+                    res = _up_path(dec, h[:, :, t.y0 : t.y1, t.x0 : t.x1], last)
+                    if last:
+                        s = res.shape[-2] // (t.y1 - t.y0)  # output pixels per latent pixel
+                        if out is None:
+                            shape = (res.shape[0], res.shape[1], z.shape[-2] * s, z.shape[-1] * s)
+                            out = torch.empty(shape, device=res.device, dtype=res.dtype)  # (B, 3, H, W)
+                        out[(..., *t.core(s))] = res[(..., *t.core_in_tile(s))]
+                    del res
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, total)
+                if not last:
+                    for norm in norms:
+                        norm.finish_pass()
+    return out
+
+
+# ------------------------------------------------------------------ memory planning
+
+
+def _channels(vae) -> list[int]:
+    """Decoder channels per up block, in the order the up path runs them."""
+    return list(reversed(vae.config.block_out_channels))
+
+
+def _up_path_activation(vae, latent_h: int, latent_w: int) -> int:
+    """Elements of the up path's largest activation per sample (an upsampler's output, usually)."""
+    rev = _channels(vae)
+    best = 0
+    for i, c in enumerate(rev):
+        c_in = rev[i - 1] if i else rev[0]
+        best = max(best, (4**i) * latent_h * latent_w * max(c_in, c))
+    return best
+
+
+def untiled_decode_bytes(vae, latent_h: int, latent_w: int, batch: int = 1, dtype_bytes: int = 4) -> int:
+    """Estimated peak working memory of `vae.decode` on a latent_h x latent_w latent (weights excluded)."""
+    up = _UP_PATH_FACTOR * _up_path_activation(vae, latent_h, latent_w)
+    mid = _MID_FACTOR * latent_h * latent_w * _channels(vae)[0]
+    return int(batch * dtype_bytes * max(up, mid))
+
+
+def tiled_decode_bytes(
+    vae,
+    tile: int,
+    overlap: int,
+    dtype_bytes: int = 4,
+    latent_h: int = 0,
+    latent_w: int = 0,
+    batch: int = 1,
+) -> int:
+    """Estimated peak working memory of `tiled_decode`: one tile's up path, plus (if the latent size
+    is given) the whole-latent mid-block stage, its kept output and the output image."""
+    side = tile + 2 * overlap
+    th, tw = (min(side, latent_h), min(side, latent_w)) if latent_h and latent_w else (side, side)
+    per_tile = _UP_PATH_FACTOR * _up_path_activation(vae, th, tw)
+    c_mid = _channels(vae)[0]
+    kept = latent_h * latent_w * c_mid  # mid-block output, kept for every pass
+    scale = 4 ** (len(_channels(vae)) - 1)
+    image = latent_h * latent_w * scale * vae.config.out_channels  # (B, 3, H, W) output
+    mid = _MID_FACTOR * latent_h * latent_w * c_mid
+    return int(batch * dtype_bytes * (max(per_tile + kept, mid) + image))
+
+
+def free_memory_bytes(device: torch.device | str) -> int:
+    """Memory we may plan with on `device`: free CUDA memory, else available system RAM, with a margin."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int((free + cached) * _SAFETY["cuda"])
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except ImportError:  # pragma: no cover - psutil ships with our dependencies' dependencies
+        available = os_available_bytes()
+    return int(available * _SAFETY["cpu"])
+
+
+def os_available_bytes() -> int:
+    """Available RAM from /proc/meminfo (Linux), else total physical memory / 2."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
+_AUTO_TILES = (128, 96, 64, 48, 32)
+
+
+def decode(vae, z: torch.Tensor, mode: str = "auto", budget_bytes: int | None = None, **kw) -> torch.Tensor:
+    """Decode z (B, 4, h, w) with `vae.decode` ("full"), `tiled_decode` ("tiled"), or whichever fits ("auto").
+
+    "auto" decodes untiled when `untiled_decode_bytes` fits `budget_bytes` (default: free memory on
+    the VAE's device) and otherwise tiles, with the largest tile that fits unless `tile` is given.
+    """
+    if mode not in ("auto", "full", "tiled"):
+        raise ValueError(f"decode mode must be auto, full or tiled (got {mode!r})")
+    batch, _, lh, lw = z.shape
+    dtype_bytes = vae.decoder.conv_in.weight.element_size()
+    if mode == "auto":
+        if budget_bytes is None:
+            budget_bytes = free_memory_bytes(vae.decoder.conv_in.weight.device)
+        if untiled_decode_bytes(vae, lh, lw, batch, dtype_bytes) <= budget_bytes:
+            mode = "full"
+        else:
+            mode = "tiled"
+            if "tile" not in kw:
+                overlap = kw.get("overlap", 16)
+                fits = [
+                    t
+                    for t in _AUTO_TILES
+                    if tiled_decode_bytes(vae, t, overlap, dtype_bytes, lh, lw, batch) <= budget_bytes
+                ]
+                kw["tile"] = fits[0] if fits else _AUTO_TILES[-1]
+    if mode == "full":
+        with torch.no_grad():
+            return vae.decode(z.to(vae.decoder.conv_in.weight.dtype)).sample
+    return tiled_decode(vae, z, **kw)
+
+
+def receptive_radius(vae) -> float:
+    """Receptive-field radius of the up path in latent pixels (cores are exact when overlap >= it)."""
+    sizes: list[tuple[int, int, int]] = []  # (kernel half-width * dilation, input height)
+    hooks = []
+    dec = vae.decoder
+    convs = [m for m in list(dec.up_blocks.modules()) + [dec.conv_out] if isinstance(m, nn.Conv2d)]
+    for conv in convs:
+        reach = (conv.kernel_size[0] // 2) * conv.dilation[0]
+        hooks.append(conv.register_forward_pre_hook(lambda m, a, r=reach: sizes.append((r, a[0].shape[-2]))))
+    try:
+        with torch.no_grad():
+            weight = dec.conv_in.weight
+            h = torch.zeros(1, dec.conv_in.out_channels, 2, 2, device=weight.device, dtype=weight.dtype)
+            _up_path(dec, h, last=True)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(r / (size / 2) for r, size in sizes)

@@ -1,0 +1,471 @@
+"""Batch export dialog: several sizes and formats at once, crop/fit/smart, progress, cancel, summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import paths
+from app.export import (
+    DEFAULT_TEMPLATE,
+    FORMATS,
+    TEMPLATE_FIELDS,
+    ExportError,
+    ExportOptions,
+    ExportReport,
+    ExportTarget,
+    normalise_formats,
+    plan_export,
+    render_name,
+    run_export,
+)
+from app.sizes import groups
+from ui.tasks import Task, TaskContext, run_task
+
+FIT_CHOICES = (("crop", "Center crop"), ("fit", "Fit with padding"), ("smart", "Smart crop (keeps detail)"))
+FORMAT_LABELS = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
+CUSTOM_GROUP = "Custom"
+PLAN_DEBOUNCE_MS = 150
+TargetRole = Qt.ItemDataRole.UserRole + 1
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class ExportDialog(QDialog):
+    """Export gallery records to chosen sizes and formats without ever overwriting a file silently."""
+
+    finished_export = Signal(object)  # ExportReport
+
+    def __init__(self, records: list[Any], settings: Any = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Export {_plural(len(records), 'image')}")
+        self.records = list(records)
+        self.settings = settings
+        self.pad_color: tuple[int, int, int] = (0, 0, 0)
+        self.report: ExportReport | None = None
+        self._task: Task | None = None
+        self._close_when_done = False
+
+        # Sizes: presets by group plus custom rows
+        self.sizes = QTreeWidget(self)
+        self.sizes.setHeaderLabels(["Size", "Pixels", "DPI"])
+        self.sizes.setRootIsDecorated(True)
+        self._group_items: dict[str, QTreeWidgetItem] = {}
+        for group, presets in groups().items():
+            parent_item = self._group(group)
+            for preset in presets:
+                self._add_size_item(parent_item, ExportTarget(preset.width, preset.height, preset.label, preset.dpi),
+                                    key=preset.key)
+        self.custom_w = QSpinBox(self)
+        self.custom_h = QSpinBox(self)
+        for spin, value in ((self.custom_w, 1920), (self.custom_h, 1080)):
+            spin.setRange(1, 16384)
+            spin.setValue(value)
+            spin.setSuffix(" px")
+        self.add_custom_button = QPushButton("Add size", self)
+        custom_row = QHBoxLayout()
+        custom_row.addWidget(QLabel("Custom:", self))
+        custom_row.addWidget(self.custom_w)
+        custom_row.addWidget(QLabel("×", self))
+        custom_row.addWidget(self.custom_h)
+        custom_row.addWidget(self.add_custom_button)
+        custom_row.addStretch(1)
+        sizes_box = QGroupBox("Sizes", self)
+        sizes_layout = QVBoxLayout(sizes_box)
+        sizes_layout.addWidget(self.sizes, 1)
+        sizes_layout.addLayout(custom_row)
+
+        # Fit, formats, quality
+        self.fit_combo = QComboBox(self)
+        for mode, label in FIT_CHOICES:
+            self.fit_combo.addItem(label, mode)
+        self.pad_button = QPushButton("Padding colour…", self)
+        fit_row = QHBoxLayout()
+        fit_row.addWidget(self.fit_combo, 1)
+        fit_row.addWidget(self.pad_button)
+        self.format_boxes: dict[str, QCheckBox] = {}
+        format_row = QHBoxLayout()
+        for fmt in FORMATS:
+            box = QCheckBox(FORMAT_LABELS.get(fmt, fmt.upper()), self)
+            self.format_boxes[fmt] = box
+            format_row.addWidget(box)
+        format_row.addStretch(1)
+        self.format_boxes["png"].setChecked(True)
+        self.quality = QSlider(Qt.Orientation.Horizontal, self)
+        self.quality.setRange(1, 100)
+        self.quality.setValue(92)
+        self.quality_label = QLabel(self)
+        quality_row = QHBoxLayout()
+        quality_row.addWidget(self.quality, 1)
+        quality_row.addWidget(self.quality_label)
+
+        # Folder and names
+        default_dir = getattr(settings, "output_dir", None) or str(paths.default_output_dir())
+        self.out_dir = QLineEdit(str(default_dir), self)
+        self.browse_button = QPushButton("Choose…", self)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.out_dir, 1)
+        folder_row.addWidget(self.browse_button)
+        self.template = QLineEdit(DEFAULT_TEMPLATE, self)
+        self.template.setToolTip("Fields: " + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS))
+        self.example = QLabel(self)
+        self.example.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        form = QFormLayout()
+        form.addRow("Fit", fit_row)
+        form.addRow("Formats", format_row)
+        form.addRow("Quality", quality_row)
+        form.addRow("Folder", folder_row)
+        form.addRow("File names", self.template)
+        form.addRow("", self.example)
+
+        # Plan, progress, result
+        self.plan_label = QLabel(self)
+        self.plan_label.setWordWrap(True)
+        self.progress = QProgressBar(self)
+        self.progress.hide()
+        self.result_label = QLabel(self)
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_button = QPushButton("Export", self)
+        self.export_button.setDefault(True)
+        self.cancel_button = QPushButton("Close", self)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.cancel_button)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(sizes_box, 1)
+        layout.addLayout(form)
+        layout.addWidget(self.plan_label)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.result_label)
+        layout.addLayout(buttons)
+        self.resize(620, 720)
+
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(PLAN_DEBOUNCE_MS)
+        self._plan_timer.timeout.connect(self.update_plan)
+        self.sizes.itemChanged.connect(lambda *_: self._options_changed())
+        self.fit_combo.currentIndexChanged.connect(self._options_changed)
+        for box in self.format_boxes.values():
+            box.toggled.connect(self._options_changed)
+        self.quality.valueChanged.connect(self._options_changed)
+        self.out_dir.textChanged.connect(self._options_changed)
+        self.template.textChanged.connect(self._options_changed)
+        self.add_custom_button.clicked.connect(
+            lambda: self.add_custom_size(self.custom_w.value(), self.custom_h.value())
+        )
+        self.pad_button.clicked.connect(self.choose_pad_color)
+        self.browse_button.clicked.connect(self.choose_folder)
+        self.export_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self._cancel_clicked)
+        self.update_plan()
+
+    # -- size list ----------------------------------------------------------------------------
+
+    def _group(self, name: str) -> QTreeWidgetItem:
+        item = self._group_items.get(name)
+        if item is None:
+            item = QTreeWidgetItem(self.sizes, [name])
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            item.setExpanded(name != "Poster")
+            self._group_items[name] = item
+        return item
+
+    def _add_size_item(self, parent: QTreeWidgetItem, target: ExportTarget, key: str = "",
+                       checked: bool = False) -> QTreeWidgetItem:
+        item = QTreeWidgetItem(parent, [target.label or "Custom", f"{target.width}×{target.height}",
+                                        str(target.dpi or "")])
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsSelectable)
+        item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        item.setData(0, TargetRole, (key, target))
+        return item
+
+    def _size_items(self) -> list[QTreeWidgetItem]:
+        return [group.child(i) for group in self._group_items.values() for i in range(group.childCount())]
+
+    def add_custom_size(self, width: int, height: int, checked: bool = True) -> ExportTarget:
+        """Add (or re-check) a custom W×H row."""
+        for item in self._size_items():
+            key, target = item.data(0, TargetRole)
+            if not key and (target.width, target.height) == (width, height):
+                item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+                return target
+        target = ExportTarget(int(width), int(height), f"{width}x{height}")
+        group = self._group(CUSTOM_GROUP)
+        group.setExpanded(True)
+        self._add_size_item(group, target, checked=checked)
+        self._options_changed()
+        return target
+
+    def set_sizes(self, keys: list[str]) -> None:
+        """Check exactly the size presets with these keys (custom rows are unchecked)."""
+        known = {item.data(0, TargetRole)[0] for item in self._size_items()}
+        unknown = [k for k in keys if k not in known]
+        if unknown:
+            raise ValueError(f"Unknown size preset(s): {', '.join(unknown)}")
+        for item in self._size_items():
+            key, _target = item.data(0, TargetRole)
+            item.setCheckState(0, Qt.CheckState.Checked if key and key in keys else Qt.CheckState.Unchecked)
+
+    def targets(self) -> list[ExportTarget]:
+        """The checked sizes, in list order."""
+        return [item.data(0, TargetRole)[1] for item in self._size_items()
+                if item.checkState(0) == Qt.CheckState.Checked]
+
+    # -- other options ------------------------------------------------------------------------
+
+    def set_fit(self, mode: str, pad_color: tuple[int, int, int] | None = None) -> None:
+        """Choose crop, fit (with an optional padding colour) or smart."""
+        index = self.fit_combo.findData(mode)
+        if index < 0:
+            raise ValueError(f"Unknown fit mode {mode!r}; choose crop, fit or smart")
+        self.fit_combo.setCurrentIndex(index)
+        if pad_color is not None:
+            self.pad_color = tuple(int(c) for c in pad_color)[:3]  # type: ignore[assignment]
+        self._options_changed()
+
+    def set_formats(self, formats: list[str]) -> None:
+        """Check exactly these formats (png, jpeg/jpg, webp)."""
+        wanted = normalise_formats(formats)
+        for fmt, box in self.format_boxes.items():
+            box.setChecked(fmt in wanted)
+
+    def set_quality(self, quality: int) -> None:
+        """JPEG/WebP quality, 1-100."""
+        self.quality.setValue(int(quality))
+
+    def set_out_dir(self, folder: str | Path) -> None:
+        """The folder files are written to."""
+        self.out_dir.setText(str(folder))
+
+    def set_template(self, template: str) -> None:
+        """The file-name template, e.g. '{name}_{w}x{h}_{seed}'."""
+        self.template.setText(template)
+
+    def choose_pad_color(self) -> None:
+        """Pick the padding colour used by "fit"."""
+        colour = QColorDialog.getColor(QColor(*self.pad_color), self, "Padding colour")
+        if colour.isValid():
+            self.set_fit("fit", (colour.red(), colour.green(), colour.blue()))
+
+    def choose_folder(self) -> None:
+        """Pick the export folder."""
+        folder = QFileDialog.getExistingDirectory(self, "Export to folder", self.out_dir.text())
+        if folder:
+            self.set_out_dir(folder)
+
+    def formats(self) -> list[str]:
+        """The checked formats."""
+        return [fmt for fmt, box in self.format_boxes.items() if box.isChecked()]
+
+    def options(self) -> ExportOptions:
+        """The export options as chosen in the dialog."""
+        return ExportOptions(
+            targets=self.targets(),
+            out_dir=Path(self.out_dir.text().strip()).expanduser(),
+            fit=self.fit_combo.currentData(),
+            pad_color=self.pad_color,
+            fmt=self.formats(),
+            quality=self.quality.value(),
+            template=self.template.text(),
+            overwrite=False,
+        )
+
+    # -- plan ---------------------------------------------------------------------------------
+
+    def _options_changed(self, *_args: Any) -> None:
+        self._update_controls()
+        self._plan_timer.start()
+
+    def _update_controls(self) -> None:
+        lossy = any(self.format_boxes[f].isChecked() for f in ("jpeg", "webp") if f in self.format_boxes)
+        self.quality.setEnabled(lossy)
+        self.quality_label.setText(f"{self.quality.value()}" if lossy else "(PNG is lossless)")
+        self.pad_button.setEnabled(self.fit_combo.currentData() == "fit")
+        r, g, b = self.pad_color
+        self.pad_button.setStyleSheet(f"QPushButton {{ border-left: 14px solid rgb({r},{g},{b}); }}")
+
+    def plan(self) -> list[Any]:
+        """The files the export would write now (ExportError when the options are unusable)."""
+        if not self.out_dir.text().strip():
+            raise ExportError("Choose a folder to export to.")
+        return plan_export(self.records, self.options())
+
+    def update_plan(self) -> int:
+        """Refresh the example name and the planned file count; returns the count (0 when unusable)."""
+        self._plan_timer.stop()
+        self._update_controls()
+        options = self.options()
+        try:
+            if self.records and options.targets and options.formats:
+                first = options.targets[0]
+                fmt = options.formats[0]
+                name = render_name(options.template, self.records[0], first, fmt) + FORMATS[fmt]
+                self.example.setText(f"Example: {name}")
+            else:
+                self.example.setText("")
+            items = self.plan()
+        except ExportError as exc:
+            self.example.setText("")
+            self._show_plan(str(exc), error=True)
+            self.export_button.setEnabled(False)
+            return 0
+        renamed = self._renamed(items, options)
+        text = f"{_plural(len(items), 'file')} will be written to {options.out_dir}"
+        if renamed:
+            text += f"; {_plural(renamed, 'file')} get a number added so existing files are not overwritten"
+        self._show_plan(text, error=False)
+        self.export_button.setEnabled(bool(items) and not self.is_running())
+        return len(items)
+
+    def _renamed(self, items: list[Any], options: ExportOptions) -> int:
+        count = 0
+        for item in items:
+            wanted = render_name(options.template, item.record, item.target, item.fmt) + FORMATS[item.fmt]
+            count += item.dest.name != wanted
+        return count
+
+    def _show_plan(self, text: str, error: bool) -> None:
+        self.plan_label.setText(text)
+        self.plan_label.setStyleSheet("color: #d9534f;" if error else "")
+
+    # -- running ------------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """True while an export is in progress."""
+        return self._task is not None and not self._task.done
+
+    def start(self) -> bool:
+        """Plan and start the export off the UI thread; False (with the reason shown) when it cannot."""
+        if self.is_running():
+            return False
+        options = self.options()
+        try:
+            items = self.plan()
+        except ExportError as exc:
+            self._show_result(str(exc), error=True)
+            return False
+        if not items:
+            self._show_result("Nothing to export: choose at least one size and one format.", error=True)
+            return False
+        renamed = self._renamed(items, options)
+        self.report = None
+        self.progress.setRange(0, len(items))
+        self.progress.setValue(0)
+        self.progress.show()
+        self._show_result(f"Exporting {_plural(len(items), 'file')}…", error=False)
+        self._set_running(True)
+
+        def work(ctx: TaskContext) -> ExportReport:
+            return run_export(items, options, on_progress=ctx.progress, should_cancel=ctx.should_cancel)
+
+        self._task = run_task(
+            work,
+            on_progress=self._on_progress,
+            on_result=lambda report: self._on_done(report, renamed),
+            on_error=self._on_error,
+            parent=self,
+        )
+        return True
+
+    def cancel(self) -> None:
+        """Stop the running export after the file being written."""
+        if self.is_running() and self._task is not None:
+            self._task.cancel()
+            self.cancel_button.setEnabled(False)
+            self._show_result("Cancelling after the current file…", error=False)
+
+    def _cancel_clicked(self) -> None:
+        if self.is_running():
+            self.cancel()
+        else:
+            self.reject()
+
+    def _set_running(self, running: bool) -> None:
+        self.export_button.setEnabled(not running)
+        self.cancel_button.setText("Cancel" if running else "Close")
+        self.cancel_button.setEnabled(True)
+        for widget in (self.sizes, self.fit_combo, self.pad_button, self.quality, self.out_dir,
+                       self.browse_button, self.template, self.add_custom_button, *self.format_boxes.values()):
+            widget.setEnabled(not running)
+        if not running:
+            self._update_controls()
+
+    def _on_progress(self, done: int, total: int, path: Path | None) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+        if path is not None:
+            self.progress.setFormat(f"%v / %m — {Path(path).name}")
+
+    def _on_done(self, report: ExportReport, renamed: int) -> None:
+        self.report = report
+        parts = [f"Wrote {_plural(len(report.written), 'file')}"]
+        if renamed:
+            parts.append(f"{_plural(renamed, 'file')} renamed to avoid overwriting existing files")
+        if report.cancelled:
+            parts.append("cancelled before the rest")
+        problems = [*report.skipped, *report.failed]
+        if problems:
+            parts.append(f"{_plural(len(problems), 'file')} not written")
+        text = "; ".join(parts) + "."
+        if problems:
+            text += "\n" + "\n".join(reason for _item, reason in problems[:5])
+            if len(problems) > 5:
+                text += f"\n…and {len(problems) - 5} more"
+        self._show_result(text, error=bool(problems))
+        self._finish()
+        self.finished_export.emit(report)
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.report = ExportReport()
+        self._show_result(f"Export failed: {exc}", error=True)
+        self._finish()
+        self.finished_export.emit(self.report)
+
+    def _finish(self) -> None:
+        self._task = None
+        self._set_running(False)
+        self.update_plan()
+        if self._close_when_done:
+            super().reject()
+
+    def _show_result(self, text: str, error: bool) -> None:
+        self.result_label.setText(text)
+        self.result_label.setStyleSheet("color: #d9534f;" if error else "")
+
+    def reject(self) -> None:
+        """Close, or cancel first when an export is running (the dialog closes when it stops)."""
+        if self.is_running():
+            self._close_when_done = True
+            self.cancel()
+            return
+        super().reject()

@@ -1,0 +1,173 @@
+"""Steps, guidance, seed (random or locked, re-roll, last used), batch count, KV compression, memory mode."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from app.settings import GUIDANCE_RANGE, KV_COMPRESS_CHOICES, MEMORY_CHOICES, STEPS_RANGE
+
+MAX_SEED = 2**32 - 1  # the engine's seed range
+MAX_QT_INT = 2**31 - 1  # QSpinBox holds a C int; larger seeds are shown as typed text
+MAX_BATCH = 16
+
+KV_LABELS = {"auto": "Auto (on for large sizes)", "off": "Off", "2": "2× (faster)", "4": "4× (fastest)"}
+MEMORY_LABELS = {
+    "auto": "Auto",
+    "gpu": "All on GPU (fastest)",
+    "offload": "Offload text encoder",
+    "sequential": "Sequential (least memory)",
+}
+
+
+class GenerationSettings(QWidget):
+    """Form with the sampling settings; `values()` gives them as a dict of plain values."""
+
+    seed_reused = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.last_seed: int | None = None
+
+        self.steps = QSpinBox()
+        self.steps.setObjectName("steps")
+        self.steps.setRange(*STEPS_RANGE)
+        self.steps.setValue(20)
+        self.steps.setToolTip("Denoising steps: 20 is the released default; fewer is faster")
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setObjectName("guidance")
+        self.guidance.setRange(*GUIDANCE_RANGE)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setDecimals(1)
+        self.guidance.setValue(4.5)
+        self.guidance.setToolTip("How closely to follow the prompt (CFG scale); 4.5 is the default")
+
+        self.seed = QSpinBox()
+        self.seed.setObjectName("seed")
+        self.seed.setRange(0, MAX_QT_INT)
+        self.seed.setToolTip("The seed used when 'Lock' is on")
+        self.seed_lock = QCheckBox("Lock")
+        self.seed_lock.setObjectName("seedLock")
+        self.seed_lock.setToolTip("Off: a new random seed each time. On: always this seed")
+        self.reroll = QToolButton()
+        self.reroll.setObjectName("reroll")
+        self.reroll.setText("🎲")
+        self.reroll.setToolTip("Pick a new random seed and lock it")
+        self.last_seed_button = QPushButton("Last: –")
+        self.last_seed_button.setObjectName("lastSeed")
+        self.last_seed_button.setFlat(True)
+        self.last_seed_button.setEnabled(False)
+        self.last_seed_button.setToolTip("The seed of the last image; click to reuse it")
+        seed_row = QHBoxLayout()
+        seed_row.setContentsMargins(0, 0, 0, 0)
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.seed_lock)
+        seed_row.addWidget(self.reroll)
+        seed_row.addWidget(self.last_seed_button)
+
+        self.count = QSpinBox()
+        self.count.setObjectName("count")
+        self.count.setRange(1, MAX_BATCH)
+        self.count.setToolTip("Images per generation (seeds S, S+1, …)")
+        self.kv_compress = self._choice_combo("kvCompress", KV_COMPRESS_CHOICES, KV_LABELS)
+        self.kv_compress.setToolTip("Merge attention keys/values: faster at 2K–4K with little visible change")
+        self.memory = self._choice_combo("memory", MEMORY_CHOICES, MEMORY_LABELS)
+        self.memory.setToolTip("Where the model's parts live; leaner modes are slower but need less GPU memory")
+
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Steps", self.steps)
+        form.addRow("Guidance", self.guidance)
+        form.addRow("Seed", seed_row)
+        form.addRow("Batch", self.count)
+        form.addRow("KV compression", self.kv_compress)
+        form.addRow("Memory", self.memory)
+
+        self.seed_lock.toggled.connect(self._lock_toggled)
+        self.reroll.clicked.connect(self.reroll_seed)
+        self.last_seed_button.clicked.connect(self.reuse_last_seed)
+        self._lock_toggled(False)
+
+    @staticmethod
+    def _choice_combo(name: str, choices: tuple[str, ...], labels: dict[str, str]) -> QComboBox:
+        combo = QComboBox()
+        combo.setObjectName(name)
+        for choice in choices:
+            combo.addItem(labels.get(choice, choice), choice)
+        return combo
+
+    # ------------------------------------------------------------ seed
+
+    def _lock_toggled(self, on: bool) -> None:
+        self.seed.setEnabled(on)
+
+    def reroll_seed(self) -> int:
+        """Pick a random seed and lock it."""
+        value = random.randint(0, MAX_QT_INT)
+        self.seed.setValue(value)
+        self.seed_lock.setChecked(True)
+        return value
+
+    def set_last_seed(self, seed: int) -> None:
+        """Show the seed of the last image made."""
+        self.last_seed = seed
+        self.last_seed_button.setText(f"Last: {seed}")
+        self.last_seed_button.setEnabled(seed <= MAX_QT_INT)
+
+    def reuse_last_seed(self) -> None:
+        """Lock the seed of the last image."""
+        if self.last_seed is not None and self.last_seed <= MAX_QT_INT:
+            self.seed.setValue(self.last_seed)
+            self.seed_lock.setChecked(True)
+            self.seed_reused.emit(self.last_seed)
+
+    def chosen_seed(self) -> int | None:
+        """The locked seed, or None for a random one."""
+        return self.seed.value() if self.seed_lock.isChecked() else None
+
+    # ------------------------------------------------------------ values
+
+    def values(self) -> dict[str, Any]:
+        """steps, guidance, seed, count, kv_compress, memory as plain values."""
+        return {
+            "steps": self.steps.value(),
+            "guidance": round(self.guidance.value(), 2),
+            "seed": self.chosen_seed(),
+            "count": self.count.value(),
+            "kv_compress": self.kv_compress.currentData(),
+            "memory": self.memory.currentData(),
+        }
+
+    def set_values(self, **values: Any) -> None:
+        """Set any of steps, guidance, seed (None = random), count, kv_compress, memory."""
+        if values.get("steps") is not None:
+            self.steps.setValue(int(values["steps"]))
+        if values.get("guidance") is not None:
+            self.guidance.setValue(float(values["guidance"]))
+        if "seed" in values:
+            seed = values["seed"]
+            if seed is None:
+                self.seed_lock.setChecked(False)
+            elif 0 <= int(seed) <= MAX_QT_INT:
+                self.seed.setValue(int(seed))
+                self.seed_lock.setChecked(True)
+        if values.get("count") is not None:
+            self.count.setValue(int(values["count"]))
+        for key, combo in (("kv_compress", self.kv_compress), ("memory", self.memory)):
+            if values.get(key) is not None:
+                index = combo.findData(str(values[key]))
+                if index >= 0:
+                    combo.setCurrentIndex(index)
