@@ -68,6 +68,7 @@ def _check_out(out: str) -> None:
 
 def _resolve_size(args) -> "object":
     from app.sizes import SizeError, plan_size, resolve_size
+    from model.errors import BadRequest
 
     try:
         if args.preset:
@@ -78,7 +79,7 @@ def _resolve_size(args) -> "object":
             width, height = parse_size(args.size)
             return plan_size(width, height)
         return plan_size(1024, 1024)
-    except (SizeError, ValueError) as error:
+    except (SizeError, ValueError, BadRequest) as error:
         raise UsageError(str(error)) from error
 
 
@@ -142,7 +143,7 @@ def cmd_generate(args) -> int:
         raise UsageError(str(error)) from error
     except EngineError as error:
         bar.close()
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 1
     bar.close()
     for note in result.notes:
@@ -164,7 +165,7 @@ def cmd_models(_args) -> int:
     from model.sources import installed_models
 
     for entry in installed_models(_local_models()):
-        state = "installed" if entry.get("installed") else "not downloaded"
+        state = "installed" if entry.get("downloaded") else "not downloaded"
         where = entry.get("path") or entry.get("hub_id") or ""
         size = f"{entry['download_gb']:.1f} GB" if entry.get("download_gb") else ""
         print(f"{entry['name']:<34} {state:<15} {size:>8}  {where}")
@@ -196,8 +197,14 @@ def _local_models() -> list[str]:
     return list(getattr(settings, "local_models", []) or []) if settings else []
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
 def run_cli(argv: list[str]) -> int:
     """Parse and run; returns the process exit code."""
+    from model.errors import BadRequest, SourceError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -207,8 +214,8 @@ def run_cli(argv: list[str]) -> int:
             return cmd_models(args)
         parser.print_help()
         return 2
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (UsageError, BadRequest, SourceError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except SystemExit as done:  # --help
         return int(done.code or 0)

@@ -7,9 +7,11 @@ A1111 `parameters`; anything else is "no settings found" (None).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import struct
 from datetime import datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -118,7 +120,13 @@ def a1111_parameters(params: dict[str, Any]) -> str:
 
 # one "Key: value" of the settings line; values with commas are JSON-quoted
 _A1111_PAIR = re.compile(r'\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
-_A1111_KEYS = {"Steps": "steps", "Sampler": "sampler", "CFG scale": "guidance", "Seed": "seed", "Model": "model"}
+_A1111_KEYS = {
+    "Steps": "steps",
+    "Sampler": "sampler",
+    "CFG scale": "guidance",
+    "Seed": "seed",
+    "Model": "model",
+}
 _A1111_TYPES = {"steps": int, "guidance": float, "seed": int}
 NEGATIVE_PREFIX = "Negative prompt:"
 
@@ -129,10 +137,8 @@ def _settings_pairs(line: str) -> list[tuple[str, str]]:
     for key, value in _A1111_PAIR.findall(line):
         value = value.strip()
         if value.startswith('"') and value.endswith('"') and len(value) > 1:
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         pairs.append((key.strip(), value))
     return pairs
 
@@ -153,7 +159,10 @@ def parse_a1111(text: str) -> dict[str, Any]:
             negative_lines.append(line)
         else:
             prompt_lines.append(line)
-    params: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip(), "negative": "\n".join(negative_lines).strip()}
+    params: dict[str, Any] = {
+        "prompt": "\n".join(prompt_lines).strip(),
+        "negative": "\n".join(negative_lines).strip(),
+    }
     extra: dict[str, str] = {}
     for key, value in _settings_pairs(last):
         if key == "Size" and re.fullmatch(r"\d+x\d+", value):
@@ -235,7 +244,8 @@ def _format_for(path: Path, fmt: str | None) -> str:
     name = (fmt or path.suffix).lower().lstrip(".")
     if name not in FORMATS:
         raise MetadataError(
-            f"Cannot save {path.name} as {name or 'an unknown format'!r}: use a .png, .jpg/.jpeg or .webp file name"
+            f"Cannot save {path.name} as {name or 'an unknown format'!r}: "
+            "use a .png, .jpg/.jpeg or .webp file name"
         )
     return FORMATS[name]
 
@@ -325,7 +335,8 @@ def _user_comment(image: Image.Image) -> str | None:
     """The EXIF UserComment text, or None."""
     try:
         value = image.getexif().get_ifd(ExifTags.IFD.Exif).get(EXIF_USER_COMMENT)
-    except Exception:  # noqa: BLE001 - broken EXIF means no settings, not a broken image
+    except (OSError, ValueError, KeyError, IndexError, TypeError, SyntaxError, struct.error):
+        # broken EXIF means no settings, not a broken image
         return None
     return decode_user_comment(value) if isinstance(value, (bytes, str)) and value else None
 
@@ -357,7 +368,9 @@ def read_params(source: str | os.PathLike[str] | Image.Image) -> dict[str, Any] 
         with Image.open(path) as image:
             return _params_of(image)
     except FileNotFoundError:
-        raise MetadataError(f"{path.name}: file not found ({path}); it may have been moved or deleted") from None
+        raise MetadataError(
+            f"{path.name}: file not found ({path}); it may have been moved or deleted"
+        ) from None
     except UnidentifiedImageError:
         raise MetadataError(f"{path.name}: not an image Sigma Studio can read (PNG, JPEG or WebP)") from None
     except OSError as exc:

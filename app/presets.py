@@ -28,7 +28,14 @@ STYLES_FORMAT = "sigma-studio-styles"
 MAX_PRESET_FILE_BYTES = 1_000_000  # far above any real preset file; stops a dropped video being read
 MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
 MAX_FILENAME_CHARS = 100
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+_WINDOWS_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
 
 
 class PresetError(ValueError):
@@ -56,7 +63,14 @@ class Preset:
 
 def _type_name(value: Any) -> str:
     """A JSON-flavoured name for value's type, for error messages."""
-    names = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+    names = {
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+    }
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
@@ -81,7 +95,9 @@ def _preset_from_dict(data: dict[str, Any], where: str, default_name: str) -> Pr
     if fmt is None:
         raise PresetError(f'{where}: missing "format": "{PRESET_FORMAT}"; this is not a Sigma Studio preset')
     if fmt != PRESET_FORMAT:
-        raise PresetError(f'{where}: "format" is {fmt!r}, not "{PRESET_FORMAT}"; this is not a Sigma Studio preset')
+        raise PresetError(
+            f'{where}: "format" is {fmt!r}, not "{PRESET_FORMAT}"; this is not a Sigma Studio preset'
+        )
     version = data.get("version", PRESET_VERSION)
     if not _is_int(version) or version < 1:
         raise PresetError(f'{where}: "version" must be a whole number from 1, not {version!r}')
@@ -111,11 +127,15 @@ def _preset_from_dict(data: dict[str, Any], where: str, default_name: str) -> Pr
     guidance = data.get("guidance", DEFAULT_GUIDANCE)
     low_g, high_g = GUIDANCE_RANGE
     if not (_is_int(guidance) or isinstance(guidance, float)) or not low_g <= guidance <= high_g:
-        raise PresetError(f'{where}: "guidance" must be a number from {low_g:g} to {high_g:g}, not {guidance!r}')
+        raise PresetError(
+            f'{where}: "guidance" must be a number from {low_g:g} to {high_g:g}, not {guidance!r}'
+        )
 
     seed = data.get("seed")
     if seed is not None and (not _is_int(seed) or not 0 <= seed <= MAX_SEED):
-        raise PresetError(f'{where}: "seed" must be null (random) or a whole number from 0 to {MAX_SEED}, not {seed!r}')
+        raise PresetError(
+            f'{where}: "seed" must be null (random) or a whole number from 0 to {MAX_SEED}, not {seed!r}'
+        )
 
     style = data.get("style")
     if style is not None:
@@ -149,7 +169,9 @@ def parse_presets(text: str, source_name: str) -> list[Preset]:
     if isinstance(data, dict):
         return [_preset_from_dict(data, source_name, stem)]
     if not isinstance(data, list):
-        raise PresetError(f"{source_name}: holds {_type_name(data)}, not a preset object or a list of presets")
+        raise PresetError(
+            f"{source_name}: holds {_type_name(data)}, not a preset object or a list of presets"
+        )
     if not data:
         raise PresetError(f"{source_name}: holds an empty list; there is no preset to load")
     presets = []
@@ -169,10 +191,13 @@ def load_presets(path: str | os.PathLike[str]) -> list[Preset]:
             raw = handle.read(MAX_PRESET_FILE_BYTES + 1)
     except OSError as exc:
         raise PresetError(
-            f"{path.name}: cannot be read ({exc.strerror or exc}); check that the file exists and you may open it"
+            f"{path.name}: cannot be read ({exc.strerror or exc}); "
+            "check that the file exists and you may open it"
         ) from None
     if len(raw) > MAX_PRESET_FILE_BYTES:
-        raise PresetError(f"{path.name}: is larger than {MAX_PRESET_FILE_BYTES // 1_000_000} MB; not a preset file")
+        raise PresetError(
+            f"{path.name}: is larger than {MAX_PRESET_FILE_BYTES // 1_000_000} MB; not a preset file"
+        )
     if b"\0" in raw:
         raise PresetError(f"{path.name}: is a binary file, not a preset (preset files are JSON text)")
     try:
@@ -265,7 +290,9 @@ def _read_styles(path: Path, stamp: tuple[int, int] | None) -> tuple[tuple[str, 
         raise PresetError(f"{path}: cannot read the styles ({exc}); reinstall Sigma Studio") from None
     styles = data.get("styles") if isinstance(data, dict) and data.get("format") == STYLES_FORMAT else None
     if not isinstance(styles, dict) or not all(isinstance(v, str) for v in styles.values()):
-        raise PresetError(f'{path}: not a styles file ({{"format": "{STYLES_FORMAT}", "styles": {{name: text}}}})')
+        raise PresetError(
+            f'{path}: not a styles file ({{"format": "{STYLES_FORMAT}", "styles": {{name: text}}}})'
+        )
     return tuple(styles.items())
 
 

@@ -37,7 +37,9 @@ def _read_json(path: Path, what: str) -> tuple[Any, str | None]:
     try:
         return json.loads(raw.decode("utf-8-sig")), None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problem = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        problem = (
+            f"line {exc.lineno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        )
     backup = path.with_name(path.name + ".bak")
     try:
         shutil.copyfile(path, backup)
@@ -96,7 +98,7 @@ class Settings:
         data = cls._migrate(data, problems)
         problems += settings._apply(data)
         if problems:
-            settings.load_warning = f"Some settings in {path} were not usable: " + "; ".join(problems) + "."
+            settings.load_warning = f"Settings file {path}: " + "; ".join(problems) + "."
         return settings
 
     @staticmethod
@@ -165,7 +167,11 @@ def _check_value(name: str, value: Any) -> str | None:
         return None if ok else f"is not a whole number from {low} to {high}"
     if name == "guidance":
         low, high = GUIDANCE_RANGE
-        return None if _is_number(value) and low <= value <= high else f"is not a number from {low:g} to {high:g}"
+        return (
+            None
+            if _is_number(value) and low <= value <= high
+            else f"is not a number from {low:g} to {high:g}"
+        )
     if name == "last_size":
         try:
             resolve_size(value)
@@ -218,7 +224,7 @@ class PromptHistory:
         return list(dict.fromkeys(entries))[: self.limit]
 
     def add(self, prompt: str, negative: str = "") -> None:
-        """Put prompt (with negative) first, removing an earlier identical entry; blank prompts are skipped."""
+        """Put prompt (with negative) first, dropping an earlier identical entry; blank prompts are skipped."""
         entry = HistoryEntry(prompt.strip(), negative.strip())
         if not entry.prompt:
             return

@@ -171,8 +171,8 @@ def groups() -> dict[str, list[SizePreset]]:
 
 
 def find_preset(name_or_key: str) -> SizePreset | None:
-    """The preset with this key or label (case, spaces and punctuation ignored), else None."""
-    return _BY_NAME.get(_normalize(name_or_key))
+    """The preset with this key, label or alias (case, spaces and punctuation ignored), else None."""
+    return _BY_NAME.get(_normalize(name_or_key)) if isinstance(name_or_key, str) else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -252,7 +252,11 @@ def resolve_size(text: str) -> SizePlan:
         try:
             check_size(width, height)
         except BadRequest as exc:
-            hint = "; for larger prints pick a size preset such as 'A2 portrait'" if max(width, height) > MAX_SIDE else ""
+            hint = (
+                "; for larger prints pick a size preset such as 'A2 portrait'"
+                if max(width, height) > MAX_SIDE
+                else ""
+            )
             raise SizeError(f"size {text.strip()!r}: {exc}{hint}") from None
         return plan_size(width, height)
     preset = find_preset(text)

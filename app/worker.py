@@ -8,7 +8,9 @@ shows before any of them load. The UI talks to the worker only through queued si
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
+import os
 import threading
 import time
 import traceback
@@ -25,6 +27,7 @@ from .jobs import Job, JobQueue, JobState
 log = logging.getLogger(__name__)
 
 STOP_WAIT_MS = 15000  # how long closing the app waits for the step in progress to end
+LOAD_STOP_WAIT_MS = 2000  # a model load (imports, downloads) cannot stop mid-way: wait only briefly
 
 
 def pil_to_qimage(image: Any) -> QImage:
@@ -115,6 +118,7 @@ class Worker(QObject):
             return self._engine_factory(**self._engine_options)
         from model.engine import Engine
 
+        _leave_a_core_for_the_ui()
         return Engine(**self._engine_options)
 
     @Slot(object, object, object)
@@ -141,7 +145,10 @@ class Worker(QObject):
         try:
             if self.engine is None:
                 self.engine = self._make_engine()
-            info = self.engine.load(source, base, on_progress=self._load_progress)
+            options: dict[str, Any] = {"on_progress": self._load_progress}
+            if "should_cancel" in inspect.signature(self.engine.load).parameters:
+                options["should_cancel"] = self._stopping.is_set  # closing the app stops a download
+            info = self.engine.load(source, base, **options)
         except Exception as exc:  # noqa: BLE001 - every failure reaches the user, never a dead thread
             self.info = None
             if self._stopping.is_set():
@@ -255,6 +262,15 @@ class Worker(QObject):
             path = Path(record.path) if record is not None else None
             outputs.append(Output(pil_to_qimage(image), path, int(generated.seed), record))
         return outputs
+
+
+def _leave_a_core_for_the_ui() -> None:
+    """Run torch's CPU work on all cores but one, so the window stays smooth while it generates."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)
 
 
 def _image_params(job: Job, generated: Any, size: tuple[int, int], notes: list[str]) -> dict:
@@ -387,11 +403,13 @@ class JobRunner(QObject):
         """True while a job is with the worker."""
         return self._dispatched is not None
 
-    def stop(self, timeout_ms: int = STOP_WAIT_MS) -> bool:
+    def stop(self, timeout_ms: int | None = None) -> bool:
         """Cancel everything, end the thread and wait for it; False if it did not end in time."""
         if self._stopped:
             return not self.thread.isRunning()
         self._stopped = True
+        if timeout_ms is None:
+            timeout_ms = LOAD_STOP_WAIT_MS if self.loading and self._dispatched is None else STOP_WAIT_MS
         for job in self.queue.pending():
             self.queue.cancel(job.id)
         self.worker.request_stop()

@@ -204,17 +204,17 @@ def _coverage(sd: np.ndarray) -> np.ndarray:
 
 
 def _region(layout: str, xx: np.ndarray, yy: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Soft mask (H, W) of the part of the picture a placed pattern occupies."""
+    """Soft mask (broadcastable to (H, W)) of the part of the picture a placed pattern occupies."""
     if layout == "full":
-        return np.ones_like(xx)
+        return np.ones((1, 1), np.float32)
     if layout == "left":
-        return _coverage(xx - 0.45 * w) * np.ones_like(yy)
+        return _coverage(xx - 0.45 * w)
     if layout == "right":
-        return _coverage(0.55 * w - xx) * np.ones_like(yy)
+        return _coverage(0.55 * w - xx)
     if layout == "top":
-        return _coverage(yy - 0.45 * h) * np.ones_like(xx)
+        return _coverage(yy - 0.45 * h)
     if layout == "bottom":
-        return _coverage(0.55 * h - yy) * np.ones_like(xx)
+        return _coverage(0.55 * h - yy)
     # center: a box of half the width and height
     dx = np.abs(xx - 0.5 * w) - 0.25 * w
     dy = np.abs(yy - 0.5 * h) - 0.25 * h
@@ -232,7 +232,8 @@ _ANCHOR = {
 
 def _mask(pattern: str, layout: str, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """Accent coverage (H, W) in 0..1 for the shape patterns."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5  # (H, W) pixel centres
+    yy = np.arange(h, dtype=np.float32)[:, None] + 0.5  # (H, 1) pixel centres
+    xx = np.arange(w, dtype=np.float32)[None, :] + 0.5  # (1, W)
     s = float(min(w, h))
     if pattern == "bands":
         n = int(rng.integers(3, 7))
@@ -254,8 +255,7 @@ def _mask(pattern: str, layout: str, w: int, h: int, rng: np.random.Generator) -
     elif pattern == "circle":
         cx, cy = _ANCHOR[layout]
         r = rng.uniform(0.17, 0.23) * s
-        m = _coverage(np.hypot(xx - cx * w, yy - cy * h) - r)
-        return m
+        return _coverage(np.hypot(xx - cx * w, yy - cy * h) - r)
     elif pattern == "dots":
         period = s / rng.uniform(5, 9)
         ox, oy = rng.uniform(0, period, size=2)
@@ -299,7 +299,7 @@ def _mask(pattern: str, layout: str, w: int, h: int, rng: np.random.Generator) -
         m = _coverage(inset) * odd
     else:
         raise ValueError(f"unknown pattern {pattern!r}")
-    return m * _region(layout, xx, yy, w, h)
+    return np.broadcast_to(m * _region(layout, xx, yy, w, h), (h, w))
 
 
 def _rgb(colour: str) -> np.ndarray:
@@ -314,29 +314,34 @@ def render(labels: dict, width: int, height: int, seed: int = 0) -> Image.Image:
     main = _rgb(labels["main_colour"])
     pattern = labels["pattern"]
     if pattern == "solid":
-        img = np.broadcast_to(main, (h, w, 3))
+        return Image.new("RGB", (w, h), tuple(int(v) for v in PALETTE[labels["main_colour"]]))
     elif pattern in ("gradient", "sunset"):
         accent = _rgb(labels["accent_colour"])
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+        yy = np.arange(h, dtype=np.float32)[:, None] + 0.5  # (H, 1)
+        xx = np.arange(w, dtype=np.float32)[None, :] + 0.5  # (1, W)
         if pattern == "gradient":
             direction = labels.get("direction", "vertical")
             t = {"vertical": yy / h, "horizontal": xx / w, "diagonal": (xx / w + yy / h) / 2}[direction]
-            t = np.clip((t - 0.45) / 0.55, 0, 1)[..., None]  # main alone over the first 45%
-            img = main * (1 - t) + accent * t
-        else:
-            horizon = 0.72 * h
-            t = np.clip((yy - 0.4 * h) / (horizon - 0.4 * h), 0, 1)[..., None] ** 1.5
-            sky = main * (1 - 0.6 * t) + accent * (0.6 * t)
-            cx, _ = _ANCHOR[labels["layout"]]
-            r = 0.16 * min(w, h)
-            sun = _coverage(np.hypot(xx - cx * w, yy - horizon) - r)[..., None]
-            img = sky * (1 - sun) + accent * sun
-            sea = _coverage(horizon - yy)[..., None]  # below the horizon: the darker sky reflected
-            img = img * (1 - sea) + (main * 0.55 + accent * 0.1) * sea
+            t = np.broadcast_to(np.clip((t - 0.45) / 0.55, 0, 1), (h, w))  # main alone over the first 45%
+            levels = np.arange(256, dtype=np.float32)[:, None] / 255.0  # (256, 1)
+            lut = np.clip(main * (1 - levels) + accent * levels + 0.5, 0, 255).astype(np.uint8)  # (256, 3)
+            return Image.fromarray(np.ascontiguousarray(lut[(t * 255.0 + 0.5).astype(np.uint8)]), "RGB")
+        horizon = 0.72 * h
+        t = np.clip((yy - 0.4 * h) / (horizon - 0.4 * h), 0, 1)[..., None] ** 1.5  # (H, 1, 1)
+        sky = main * (1 - 0.6 * t) + accent * (0.6 * t)  # (H, 1, 3)
+        cx, _ = _ANCHOR[labels["layout"]]
+        r = 0.16 * min(w, h)
+        sun = _coverage(np.hypot(xx - cx * w, yy - horizon) - r)[..., None]  # (H, W, 1)
+        img = sky + (accent - sky) * sun  # (H, W, 3)
+        sea = _coverage(horizon - yy)[..., None]  # (H, 1, 1) below the horizon: the darker sky reflected
+        img = img + ((main * 0.55 + accent * 0.1) - img) * sea
     else:
         accent = _rgb(labels["accent_colour"])
-        m = _mask(pattern, labels["layout"], w, h, rng)[..., None]  # (H, W, 1)
-        img = main * (1 - m) + accent * m
+        m = _mask(pattern, labels["layout"], w, h, rng)  # (H, W) accent coverage
+        levels = np.arange(256, dtype=np.float32)[:, None] / 255.0  # (256, 1)
+        lut = np.clip(main * (1 - levels) + accent * levels + 0.5, 0, 255).astype(np.uint8)  # (256, 3)
+        img = lut[(m * 255.0 + 0.5).astype(np.uint8)]  # (H, W, 3) uint8
+        return Image.fromarray(np.ascontiguousarray(img), "RGB")
     arr = np.clip(np.asarray(img) + 0.5, 0, 255).astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(arr), "RGB")
 
@@ -354,7 +359,9 @@ def _too_close(a: str, b: str) -> bool:
     """Accent colours must read as a different colour from the main one."""
     if family(a) == family(b):
         return True
-    near = {frozenset(p) for p in (("black", "grey"), ("white", "grey"), ("pink", "red"), ("brown", "orange"))}
+    near = {
+        frozenset(p) for p in (("black", "grey"), ("white", "grey"), ("pink", "red"), ("brown", "orange"))
+    }
     if frozenset((family(a), family(b))) in near:
         pa, pb = np.asarray(PALETTE[a], float), np.asarray(PALETTE[b], float)
         return float(np.abs(pa - pb).sum()) < 150
@@ -491,8 +498,9 @@ def pattern_features(image: Image.Image) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     if fg.sum() > 0:
         cx, cy = float((xx * fg).sum() / fg.sum() / w), float((yy * fg).sum() / fg.sum() / h)
-        sx, sy = float(np.sqrt((((xx / w - cx) ** 2) * fg).sum() / fg.sum())), float(
-            np.sqrt((((yy / h - cy) ** 2) * fg).sum() / fg.sum())
+        sx, sy = (
+            float(np.sqrt((((xx / w - cx) ** 2) * fg).sum() / fg.sum())),
+            float(np.sqrt((((yy / h - cy) ** 2) * fg).sum() / fg.sum())),
         )
     else:
         cx = cy = 0.5
@@ -536,7 +544,9 @@ def pattern_features(image: Image.Image) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _prototypes(per_pattern: int = 24, size: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _prototypes(
+    per_pattern: int = 24, size: int = 96
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features of ground-truth renders (all splits): (features, pattern ids, mean, std)."""
     feats, ids = [], []
     for p_id, pattern in enumerate(PATTERNS):
@@ -586,3 +596,52 @@ def summarize(scores: list[dict]) -> dict:
         "shade_acc": sum(s["shade_ok"] for s in scores) / n,
         "pattern_acc": sum(s["pattern_ok"] for s in scores) / n,
     }
+
+
+def evaluate_pipeline(
+    pipe,
+    device=None,
+    n: int = 48,
+    size: int = 512,
+    steps: int = 20,
+    guidance: float = 4.5,
+    batch: int = 8,
+    seed: int = 0,
+    deadline: float = math.inf,
+) -> dict:
+    """Generate n held-out prompts with a PixArtSigmaPipeline and score them (summary + per-item).
+
+    Stops starting new batches after `deadline` (time.monotonic()); at least one batch always runs.
+    """
+    import time
+
+    import torch
+
+    device = device or pipe.device
+    prompts = heldout_prompts(n)
+    items = []
+    for start in range(0, len(prompts), batch):
+        if start and time.monotonic() > deadline:
+            break
+        chunk = prompts[start : start + batch]
+        generators = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
+        amp = torch.bfloat16 if getattr(device, "type", str(device)).startswith("cuda") else None
+        with (
+            torch.no_grad(),
+            torch.autocast(str(getattr(device, "type", device)), dtype=amp, enabled=amp is not None),
+        ):
+            images = pipe(
+                [c for c, _ in chunk],
+                width=size,
+                height=size,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=generators,
+                use_resolution_binning=False,
+                clean_caption=False,
+            ).images
+        for (caption, labels), image in zip(chunk, images):
+            items.append({"prompt": caption, "labels": labels, **score_image(image, labels), "image": image})
+    result = summarize(items)
+    result.update(size=size, steps=steps, guidance=guidance, items=items)
+    return result

@@ -438,20 +438,22 @@ class _NullFile:
         """Nothing to flush."""
 
 
-def progress_tqdm(label: str, on_progress: Progress | None, should_cancel: Callable[[], bool] | None):
+def progress_tqdm(label: str, on_progress: Progress | None, should_cancel: Callable[[], bool] | None) -> type:
     """A silent tqdm class for huggingface_hub that reports byte progress and raises Cancelled on request."""
     from tqdm import tqdm
 
     class _Progress(tqdm):
         """Forwards byte counts to `on_progress`; checks `should_cancel` on every update."""
 
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args, **kwargs) -> None:
+            """A bar that draws nothing (huggingface_hub's `name` argument is dropped)."""
             kwargs.pop("name", None)
             kwargs["file"] = _NullFile()
             kwargs["disable"] = False
             super().__init__(*args, **kwargs)
 
-        def update(self, n: float | None = 1):
+        def update(self, n: float | None = 1) -> bool | None:
+            """Advance, report bytes, or raise Cancelled when the caller asked to stop."""
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"download of {label} cancelled")
             result = super().update(n)
@@ -886,7 +888,12 @@ def _guard(what: str, where: Path, load: Callable[[], Any]) -> Any:
         raise SourceError(f"could not load {what} from {where}: {_first_line(exc)}") from None
 
 
-def _hub_folder(repo: str, patterns: list[str], on_progress: Progress | None) -> Path:
+def _hub_folder(
+    repo: str,
+    patterns: list[str],
+    on_progress: Progress | None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Path:
     """A complete local snapshot of a hub repo: from the cache, else downloaded (SourceError if offline)."""
     cached = _cached_snapshot(repo, patterns)
     if cached is not None:
@@ -894,10 +901,12 @@ def _hub_folder(repo: str, patterns: list[str], on_progress: Progress | None) ->
     if _offline():
         raise _not_downloaded(repo)
     role = "base" if patterns is BASE_PATTERNS else "transformer"
-    return download(repo, on_progress=on_progress, role=role)
+    return download(repo, on_progress=on_progress, should_cancel=should_cancel, role=role)
 
 
-def _transformer_location(source: ModelSource, on_progress: Progress | None) -> Path:
+def _transformer_location(
+    source: ModelSource, on_progress: Progress | None, should_cancel: Callable[[], bool] | None = None
+) -> Path:
     """The local folder (or file) holding the source's transformer."""
     location = Path(source.location)
     if source.kind in ("pipeline_folder", "demo"):
@@ -907,7 +916,7 @@ def _transformer_location(source: ModelSource, on_progress: Progress | None) -> 
             raise SourceError(f"{location}: no such file or folder (was it moved or deleted?)")
         return location
     if source.kind == "hub":
-        snap = _hub_folder(source.location, TRANSFORMER_PATTERNS, on_progress)
+        snap = _hub_folder(source.location, TRANSFORMER_PATTERNS, on_progress, should_cancel)
         folder = snap / "transformer" if (snap / "transformer" / "config.json").is_file() else snap
         if not (folder / "config.json").is_file():
             raise SourceError(
@@ -917,10 +926,12 @@ def _transformer_location(source: ModelSource, on_progress: Progress | None) -> 
     raise SourceError(f"unknown model source kind {source.kind!r}")
 
 
-def _base_location(source: ModelSource, on_progress: Progress | None) -> Path:
+def _base_location(
+    source: ModelSource, on_progress: Progress | None, should_cancel: Callable[[], bool] | None = None
+) -> Path:
     """The local folder holding text_encoder/, tokenizer/, vae/ and scheduler/."""
     if source.kind == "hub":
-        return _hub_folder(source.location, BASE_PATTERNS, on_progress)
+        return _hub_folder(source.location, BASE_PATTERNS, on_progress, should_cancel)
     if source.kind in ("pipeline_folder", "demo"):
         folder = Path(source.location)
         if not folder.is_dir():
@@ -947,6 +958,32 @@ def _load_transformer(where: Path, kind: str, dtype: torch.dtype) -> tuple[Any, 
     return model.eval(), kv
 
 
+def _has_protobuf() -> bool:
+    """True when google.protobuf can be imported (transformers needs it to read spiece.model)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("google.protobuf") is not None
+    except ImportError:
+        return False
+
+
+def _load_tokenizer(folder: Path) -> Any:
+    """AutoTokenizer from `folder` (T5 SentencePiece or ByT5), with a clear error for a missing protobuf."""
+    from transformers import AutoTokenizer
+
+    if (
+        (folder / "spiece.model").is_file()
+        and not (folder / "tokenizer.json").is_file()
+        and not _has_protobuf()
+    ):
+        raise SourceError(
+            f"reading the T5 tokenizer in {folder} (spiece.model) needs the protobuf package: "
+            "run `pip install protobuf` and try again"
+        )
+    return _guard("the tokenizer", folder, lambda: AutoTokenizer.from_pretrained(folder))
+
+
 def _load_scheduler(folder: Path) -> Any:
     """The scheduler class named in scheduler_config.json (DPM-Solver++ if diffusers does not know it)."""
     import diffusers
@@ -959,14 +996,17 @@ def _load_scheduler(folder: Path) -> Any:
 
 
 def load_components(
-    source: ModelSource, dtype: torch.dtype = torch.float32, on_progress: Progress | None = None
+    source: ModelSource,
+    dtype: torch.dtype = torch.float32,
+    on_progress: Progress | None = None,
+    should_cancel: Callable[[], bool] | None = None,
 ) -> LoadedModel:
-    """Download if needed, then load the five parts of `source`; any failure is one SourceError."""
+    """Download if needed, then load the five parts of `source`; failures are one SourceError (or Cancelled)."""
     from diffusers import AutoencoderKL
-    from transformers import AutoTokenizer, T5EncoderModel
+    from transformers import T5EncoderModel
 
-    transformer_at = _transformer_location(source, on_progress)
-    base_at = _base_location(source.base or source, on_progress)
+    transformer_at = _transformer_location(source, on_progress, should_cancel)
+    base_at = _base_location(source.base or source, on_progress, should_cancel)
     _check_parts(base_at, BASE_PARTS)
     total = 5
     _report(on_progress, "Loading transformer", 1, total)
@@ -978,9 +1018,7 @@ def load_components(
         lambda: T5EncoderModel.from_pretrained(base_at / "text_encoder", dtype=dtype).eval(),
     )
     _report(on_progress, "Loading tokenizer", 3, total)
-    tokenizer = _guard(
-        "the tokenizer", base_at / "tokenizer", lambda: AutoTokenizer.from_pretrained(base_at / "tokenizer")
-    )
+    tokenizer = _load_tokenizer(base_at / "tokenizer")
     _report(on_progress, "Loading VAE", 4, total)
     vae = _guard(
         "the VAE",
@@ -1008,7 +1046,8 @@ def installed_models(local_paths: list[str] | None = None) -> list[dict]:
     """Known and installed models for `python main.py models`: variants, base, demo and local models.
 
     Each row has kind (variant | base | demo | local), name, hub_id, download_gb, downloaded and
-    path (the cached snapshot or folder, None when not downloaded); local rows add layout or error.
+    path (the cached snapshot or folder, None when not downloaded); local rows add spec (as given) and
+    layout (a ModelSource kind) or error.
     """
     rows: list[dict] = []
     for variant in VARIANTS:
@@ -1050,7 +1089,7 @@ def installed_models(local_paths: list[str] | None = None) -> list[dict]:
             }
         )
     for spec in local_paths or []:
-        row = {"kind": "local", "name": Path(spec).name, "hub_id": None, "download_gb": 0.0}
+        row = {"kind": "local", "name": Path(spec).name, "hub_id": None, "download_gb": 0.0, "spec": spec}
         try:
             source = resolve_source(spec)
             row.update(

@@ -100,6 +100,7 @@ class _PassState:
         self.measure = False
         self.use_global = False
         self.scheme = "delta"
+        self.core_local = False
 
 
 class _SharedGroupNorm(nn.Module):
@@ -175,8 +176,10 @@ class _SharedGroupNorm(nn.Module):
             self.sum_second += n * (v + m.square())
             self.count += n
         scheme = st.scheme
+        if scheme.endswith("+final") :
+            scheme = "stale" if not st.measure else scheme[: -len("+final")]
         if not st.use_global or (scheme == "prefix" and self.index >= st.pass_index):
-            return self.gn(x)
+            return self._normalise(x, m, v) if st.core_local else self.gn(x)
         gm, gv = self.applied
         if scheme in ("stale", "prefix"):
             return self._normalise(x, gm, gv)

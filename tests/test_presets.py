@@ -23,8 +23,18 @@ from app.presets import (
 
 
 def _preset(**changes):
-    data = {"format": PRESET_FORMAT, "version": 1, "name": "Neon city", "prompt": "a neon city at night",
-            "negative": "blurry", "size": "3840x2160", "steps": 20, "guidance": 4.5, "seed": None, "style": None}
+    data = {
+        "format": PRESET_FORMAT,
+        "version": 1,
+        "name": "Neon city",
+        "prompt": "a neon city at night",
+        "negative": "blurry",
+        "size": "3840x2160",
+        "steps": 20,
+        "guidance": 4.5,
+        "seed": None,
+        "style": None,
+    }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not ...}
 
@@ -37,7 +47,9 @@ def _write(folder, name, data):
 
 def test_load_single_preset(tmp_path):
     (preset,) = load_presets(_write(tmp_path, "neon.preset.json", _preset(seed=42, style="Cinematic")))
-    assert preset == Preset("Neon city", "a neon city at night", "blurry", "3840x2160", 20, 4.5, 42, "Cinematic")
+    assert preset == Preset(
+        "Neon city", "a neon city at night", "blurry", "3840x2160", 20, 4.5, 42, "Cinematic"
+    )
 
 
 def test_load_list_of_presets(tmp_path):
@@ -46,7 +58,9 @@ def test_load_list_of_presets(tmp_path):
 
 
 def test_defaults_for_optional_keys(tmp_path):
-    (preset,) = load_presets(_write(tmp_path, "Minimal.preset.json", {"format": PRESET_FORMAT, "prompt": "dunes"}))
+    (preset,) = load_presets(
+        _write(tmp_path, "Minimal.preset.json", {"format": PRESET_FORMAT, "prompt": "dunes"})
+    )
     assert preset == Preset("Minimal", "dunes")
 
 
@@ -106,7 +120,9 @@ def test_invalid_json(tmp_path):
         load_presets(_write(tmp_path, "broken.preset.json", '{"format": "sigma-studio-preset", '))
 
 
-@pytest.mark.parametrize(("text", "expected"), [("[]", "empty list"), ('"x"', "holds text"), ("[1]", "preset 1 of 1")])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("[]", "empty list"), ('"x"', "holds text"), ("[1]", "preset 1 of 1")]
+)
 def test_wrong_shapes(text, expected):
     with pytest.raises(PresetError, match=expected):
         parse_presets(text, "dropped text")
@@ -121,13 +137,13 @@ def test_error_names_which_preset_in_a_list(tmp_path):
 def test_binary_missing_and_non_utf8_files(tmp_path):
     binary = tmp_path / "image.preset.json"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
-    with pytest.raises(PresetError, match="image.preset.json: is a binary file"):
+    with pytest.raises(PresetError, match=r"image\.preset\.json: is a binary file"):
         load_presets(binary)
     latin = tmp_path / "latin.preset.json"
     latin.write_bytes(json.dumps(_preset(name="Café")).replace("é", "\\u00e9").encode() + b" \xe9")
     with pytest.raises(PresetError, match="not UTF-8"):
         load_presets(latin)
-    with pytest.raises(PresetError, match="gone.preset.json: cannot be read"):
+    with pytest.raises(PresetError, match=r"gone\.preset\.json: cannot be read"):
         load_presets(tmp_path / "gone.preset.json")
     with pytest.raises(PresetError, match="cannot be read"):
         load_presets(tmp_path)
@@ -163,7 +179,7 @@ def test_saving_an_invalid_preset_is_refused(tmp_path):
     [
         ("Neon city", "Neon city.preset.json"),
         ("Néon 東京", "Néon 東京.preset.json"),
-        ("a/b\\c:d*e?f\"g<h>i|j", "a-b-c-d-e-f-g-h-i-j.preset.json"),
+        ('a/b\\c:d*e?f"g<h>i|j', "a-b-c-d-e-f-g-h-i-j.preset.json"),
         ("  ..hidden.  ", "hidden.preset.json"),
         ("CON", "CON_.preset.json"),
         ("", "preset.preset.json"),
@@ -195,7 +211,9 @@ def test_styles():
 
 def test_load_styles_from_file(tmp_path):
     path = tmp_path / "styles.json"
-    path.write_text(json.dumps({"format": "sigma-studio-styles", "version": 1, "styles": {"X": "a photo of {prompt}"}}))
+    path.write_text(
+        json.dumps({"format": "sigma-studio-styles", "version": 1, "styles": {"X": "a photo of {prompt}"}})
+    )
     assert load_styles(path) == {"X": "a photo of {prompt}"}
     path.write_text("[]")
     with pytest.raises(PresetError, match="not a styles file"):

@@ -11,8 +11,15 @@ from app.settings import HISTORY_LIMIT, SETTINGS_VERSION, PromptHistory, Setting
 
 
 def test_paths_live_in_the_isolated_home(isolated_home):
-    for folder in (paths.config_dir(), paths.data_dir(), paths.gallery_dir(), paths.cache_dir(),
-                   paths.thumbnail_dir(), paths.embedding_cache_dir(), paths.models_dir()):
+    for folder in (
+        paths.config_dir(),
+        paths.data_dir(),
+        paths.gallery_dir(),
+        paths.cache_dir(),
+        paths.thumbnail_dir(),
+        paths.embedding_cache_dir(),
+        paths.models_dir(),
+    ):
         assert folder.is_dir()
         assert folder.is_relative_to(isolated_home)
     assert paths.default_output_dir().is_relative_to(isolated_home)
@@ -29,7 +36,9 @@ def test_defaults_when_no_file():
     settings = Settings.load()
     assert settings == Settings()
     assert settings.load_warning is None
-    assert (settings.device, settings.memory_mode, settings.kv_compress, settings.theme) == ("auto",) * 3 + ("system",)
+    assert (settings.device, settings.memory_mode, settings.kv_compress, settings.theme) == ("auto",) * 3 + (
+        "system",
+    )
     assert (settings.steps, settings.guidance, settings.last_size) == (20, 4.5, "3840x2160")
     assert settings.default_model is None and settings.local_models == []
     assert settings.output_dir.endswith("Sigma Studio")
@@ -72,9 +81,18 @@ def test_not_an_object_and_binary_files():
 
 
 def test_unknown_keys_ignored_and_bad_values_reset():
-    paths.settings_file().write_text(json.dumps(
-        {"version": 1, "theme": "dark", "future_option": True, "steps": "many", "device": "tpu", "last_size": "A3"}
-    ))
+    paths.settings_file().write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "theme": "dark",
+                "future_option": True,
+                "steps": "many",
+                "device": "tpu",
+                "last_size": "A3",
+            }
+        )
+    )
     settings = Settings.load()
     assert settings.theme == "dark" and settings.steps == 20 and settings.device == "auto"
     assert settings.last_size == "3840x2160"

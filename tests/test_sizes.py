@@ -30,13 +30,28 @@ def test_presets_are_unique_and_grouped():
 
 def test_required_sizes_exist():
     expected = {
-        "4k-uhd": (3840, 2160), "1440p": (2560, 1440), "1080p": (1920, 1080), "ultrawide-21x9": (3440, 1440),
-        "super-ultrawide-32x9": (5120, 1440), "5k": (5120, 2880), "iphone-13-14": (1170, 2532),
-        "iphone-15-16": (1179, 2556), "iphone-pro-max": (1290, 2796), "android-fhd-plus": (1080, 2400),
-        "android-qhd-plus": (1440, 3200), "phone-1080x1920": (1080, 1920), "a4-portrait": (2480, 3508),
-        "a3-portrait": (3508, 4961), "a2-portrait": (4961, 7016), "a2-landscape": (7016, 4961),
-        "us-18x24-portrait": (5400, 7200), "2x3-portrait": (2720, 4080), "3x4-portrait": (3072, 4096),
-        "4x5-portrait": (3264, 4080), "square-1024": (1024, 1024), "square-2048": (2048, 2048),
+        "4k-uhd": (3840, 2160),
+        "1440p": (2560, 1440),
+        "1080p": (1920, 1080),
+        "ultrawide-21x9": (3440, 1440),
+        "super-ultrawide-32x9": (5120, 1440),
+        "5k": (5120, 2880),
+        "iphone-13-14": (1170, 2532),
+        "iphone-15-16": (1179, 2556),
+        "iphone-pro-max": (1290, 2796),
+        "android-fhd-plus": (1080, 2400),
+        "android-qhd-plus": (1440, 3200),
+        "phone-1080x1920": (1080, 1920),
+        "a4-portrait": (2480, 3508),
+        "a3-portrait": (3508, 4961),
+        "a2-portrait": (4961, 7016),
+        "a2-landscape": (7016, 4961),
+        "us-18x24-portrait": (5400, 7200),
+        "2x3-portrait": (2720, 4080),
+        "3x4-portrait": (3072, 4096),
+        "4x5-portrait": (3264, 4080),
+        "square-1024": (1024, 1024),
+        "square-2048": (2048, 2048),
         "square-4096": (4096, 4096),
     }
     for key, size in expected.items():
@@ -102,7 +117,9 @@ def test_odd_ratio_is_cropped():
     assert "center-cropped to 200×5000" in plan.message
 
 
-@pytest.mark.parametrize("text", ["4K UHD", "4k-uhd", "4k", "A3 PORTRAIT", "a3-portrait", "us 18x24 in portrait"])
+@pytest.mark.parametrize(
+    "text", ["4K UHD", "4k-uhd", "4k", "A3 PORTRAIT", "a3-portrait", "us 18x24 in portrait"]
+)
 def test_find_preset_by_label_key_or_alias(text):
     assert find_preset(text) is not None
 

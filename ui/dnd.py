@@ -77,13 +77,14 @@ def _classify_paths(paths: list[Path], remote: list[str]) -> DropPayload:
                 payload.presets.extend(load_presets(path))
             except PresetError as exc:
                 payload.errors.append(str(exc))
-            except OSError as exc:
-                payload.errors.append(f"Cannot read preset file {path.name}: {exc.strerror or exc}")
         elif _is_image_file(path):
             try:
                 params = read_params(path)
-            except (MetadataError, OSError) as exc:
-                payload.errors.append(f"Cannot read {path.name}: {exc}")
+            except MetadataError as exc:
+                payload.errors.append(str(exc))
+                continue
+            except OSError as exc:  # read_params wraps most; a device error mid-read may still escape
+                payload.errors.append(f"{path.name}: cannot be read ({exc.strerror or exc})")
                 continue
             if params is None:
                 payload.errors.append(f"No settings found in {path.name}")
@@ -91,7 +92,7 @@ def _classify_paths(paths: list[Path], remote: list[str]) -> DropPayload:
                 payload.image_params.append((path, params))
         else:
             payload.errors.append(
-                f"{path.name} is not a preset (.preset.json) or an image (PNG, JPEG, WebP); nothing was applied"
+                f"{path.name}: not a preset (.preset.json) or an image (PNG, JPEG, WebP); nothing was applied"
             )
     if payload.presets:
         payload.kind = "presets"
@@ -119,7 +120,8 @@ def classify_drop(mime: QMimeData) -> DropPayload:
         urls = mime.urls()
         paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
         remote = [u.toString() for u in urls if not u.isLocalFile()]
-        if paths or not mime.hasText():
+        text = mime.text().strip() if mime.hasText() else ""
+        if paths or not text.startswith(("{", "[")):  # Qt also offers the URLs themselves as text
             return _classify_paths(paths, remote)
     if mime.hasFormat(PRESET_MIME):
         return _classify_text(bytes(mime.data(PRESET_MIME).data()).decode("utf-8", "replace"))
@@ -145,21 +147,21 @@ def preset_mime(preset: Preset, tmp_dir: str | Path) -> QMimeData:
 class DropHandlerMixin:
     """Mix into a QWidget (before it in the bases): accepts preset/image drops and calls `handle_drop`."""
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Accept drags that may hold presets or images."""
         if accepts_mime(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         """Keep accepting while the drag moves over the widget."""
         if accepts_mime(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event: QDropEvent) -> None:
         """Classify the drop and hand the payload to `handle_drop`."""
         payload = classify_drop(event.mimeData())
         event.acceptProposedAction()

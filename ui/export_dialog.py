@@ -393,7 +393,7 @@ class ExportDialog(QDialog):
             on_progress=self._on_progress,
             on_result=lambda report: self._on_done(report, renamed),
             on_error=self._on_error,
-            parent=self,
+            owner=self,
         )
         return True
 

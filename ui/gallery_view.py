@@ -19,6 +19,7 @@ from PySide6.QtCore import (
     QRect,
     QSize,
     Qt,
+    QThread,
     QThreadPool,
     QTimer,
     QUrl,
@@ -50,14 +51,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.tasks import TaskContext, run_task
+from ui.tasks import run_task
 
 ICON_SIZE = 160
 CELL = QSize(ICON_SIZE + 20, ICON_SIZE + 34)
-PAGE_SIZE = 100
+PAGE_SIZE = 40
 RECORD_CACHE = 3000
 PIXMAP_CACHE = 600
 SEARCH_DEBOUNCE_MS = 250
+SCROLL_SETTLE_MS = 120  # thumbnails start loading once scrolling pauses this long
 UNDO_VISIBLE_MS = 15000
 
 RecordRole = Qt.ItemDataRole.UserRole + 1
@@ -98,14 +100,16 @@ class ThumbnailLoader(QObject):
 
     MAX_PENDING = 400
 
-    def __init__(self, gallery: Any, parent: QObject | None = None, threads: int = 2) -> None:
+    def __init__(self, gallery: Any, parent: QObject | None = None, threads: int | None = None) -> None:
         super().__init__(parent)
         self._gallery = gallery
         self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(threads)
+        # Leave a core to the UI thread: thumbnails are small, one or two threads keep up.
+        self.pool.setMaxThreadCount(threads or max(1, min(2, QThread.idealThreadCount() - 1)))
         self.pool.setExpiryTimeout(-1)  # keep threads (and their SQLite connections) alive
         self._pending: OrderedDict[int, None] = OrderedDict()
         self._in_flight: set[int] = set()
+        self._paused = False
 
     def request(self, image_id: int) -> None:
         """Ask for a thumbnail; a repeated request moves it to the front of the queue."""
@@ -121,16 +125,28 @@ class ThumbnailLoader(QObject):
         """Forget queued requests (after a new search); loads already running still finish."""
         self._pending.clear()
 
+    def pause(self) -> None:
+        """Start no new loads (while the user scrolls fast, so the UI thread keeps the CPU)."""
+        self._paused = True
+
+    def resume(self, keep: set[int] | None = None) -> None:
+        """Start loading again, first dropping queued requests not in `keep` (the visible ids)."""
+        self._paused = False
+        if keep is not None:
+            for image_id in [i for i in self._pending if i not in keep]:
+                del self._pending[image_id]
+        self._pump()
+
     def _pump(self) -> None:
-        while self._pending and len(self._in_flight) < self.pool.maxThreadCount():
+        while not self._paused and self._pending and len(self._in_flight) < self.pool.maxThreadCount():
             image_id, _ = self._pending.popitem(last=True)
             self._in_flight.add(image_id)
-            gallery = self._gallery
             run_task(
-                lambda ctx, i=image_id: _load_thumbnail(gallery, i),
+                lambda _ctx, g=self._gallery, i=image_id: _load_thumbnail(g, i),
                 on_result=lambda image, i=image_id: self._done(i, image, ""),
                 on_error=lambda exc, i=image_id: self._done(i, None, str(exc)),
                 pool=self.pool,
+                owner=self,
             )
 
     def _done(self, image_id: int, image: QImage | None, error: str) -> None:
@@ -194,7 +210,7 @@ class GalleryModel(QAbstractListModel):
         self.loader.clear()
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         """Number of images in the current filter."""
         return 0 if parent.isValid() else len(self._ids)
 
@@ -215,15 +231,24 @@ class GalleryModel(QAbstractListModel):
         if record is not None:
             self._records.move_to_end(image_id)
             return record
-        start = row - row % PAGE_SIZE
-        for other in self._ids[start:start + PAGE_SIZE]:
+        self._fetch_page(row - row % PAGE_SIZE)
+        while len(self._records) > RECORD_CACHE:
+            self._records.popitem(last=False)
+        return self._records.get(image_id)
+
+    def _fetch_page(self, start: int) -> None:
+        """Cache the records of rows start..start+PAGE_SIZE with one query (one by one if out of step)."""
+        wanted = self._ids[start:start + PAGE_SIZE]
+        page = self.gallery.query(self.text, self.favourites_only, offset=start, limit=len(wanted))
+        if [r.id for r in page] == wanted:
+            self._records.update((r.id, r) for r in page)
+            return
+        # The database changed behind the view (added or deleted elsewhere): fetch by id instead.
+        for other in wanted:
             if other not in self._records:
                 fetched = self.gallery.get(other)
                 if fetched is not None:
                     self._records[other] = fetched
-        while len(self._records) > RECORD_CACHE:
-            self._records.popitem(last=False)
-        return self._records.get(image_id)
 
     def insert_record(self, record: Any) -> bool:
         """Show a new record at the top when it matches the filter; False when it does not."""
@@ -325,15 +350,15 @@ class GalleryModel(QAbstractListModel):
         base = super().flags(index)
         return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
 
-    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
+    def mimeTypes(self) -> list[str]:
         """Dragged images are offered as file URLs."""
         return ["text/uri-list"]
 
-    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt override
+    def supportedDragActions(self) -> Qt.DropAction:
         """Dragging out copies files; the gallery keeps its own."""
         return Qt.DropAction.CopyAction
 
-    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802 - Qt override
+    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:
         """File URLs of the dragged images, so file managers and other apps receive the files."""
         paths: list[Path] = []
         for index in sorted(indexes, key=lambda i: i.row()):
@@ -357,7 +382,7 @@ class GalleryDelegate(QStyledItemDelegate):
 
     STAR = 22
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         """Every cell has the same size (the view relies on it for fast layout)."""
         return CELL
 
@@ -372,12 +397,13 @@ class GalleryDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         if selected:
             painter.fillRect(cell.adjusted(2, 2, -2, -2), option.palette.highlight())
+        record = index.data(RecordRole)  # one look-up for prompt and star
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
             x = cell.left() + (cell.width() - pixmap.width()) // 2
             y = cell.top() + 6 + (ICON_SIZE - pixmap.height()) // 2
             painter.drawPixmap(x, y, pixmap)
-        favourite = bool(index.data(FavouriteRole))
+        favourite = bool(record is not None and record.favourite)
         star = self.star_rect(cell)
         font = QFont(painter.font())
         font.setPixelSize(18)
@@ -387,13 +413,14 @@ class GalleryDelegate(QStyledItemDelegate):
         painter.setFont(option.font)
         text_rect = QRect(cell.left() + 4, cell.top() + ICON_SIZE + 10, cell.width() - 8, 20)
         text = option.fontMetrics.elidedText(
-            str(index.data(Qt.ItemDataRole.DisplayRole) or ""), Qt.TextElideMode.ElideRight, text_rect.width()
+            (record.prompt or "(no prompt)") if record is not None else "", Qt.TextElideMode.ElideRight,
+            text_rect.width(),
         )
         painter.setPen(option.palette.highlightedText().color() if selected else option.palette.text().color())
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, text)
         painter.restore()
 
-    def editorEvent(self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: QModelIndex) -> bool:  # noqa: N802
+    def editorEvent(self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: QModelIndex) -> bool:
         """A click on the star toggles the favourite without changing the selection."""
         if event.type() == QEvent.Type.MouseButtonRelease and self.star_rect(option.rect).contains(
             event.position().toPoint()
@@ -487,6 +514,12 @@ class GalleryPanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.undo_bar)
 
+        self._scroll_timer = QTimer(self)
+        self._scroll_timer.setSingleShot(True)
+        self._scroll_timer.setInterval(SCROLL_SETTLE_MS)
+        self._scroll_timer.timeout.connect(self._scroll_settled)
+        self.view.verticalScrollBar().valueChanged.connect(self._scrolling)
+
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
@@ -536,6 +569,7 @@ class GalleryPanel(QWidget):
             self.view.setCurrentIndex(index)
         self._update_actions()
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         for action in (self.open_action, self.reveal_action, self.use_action, None, self.favourite_action,
                        self.delete_action, self.undo_action, None, self.export_action):
             if action is None:
@@ -660,15 +694,57 @@ class GalleryPanel(QWidget):
         if index.isValid():
             self.model.set_favourite(index.row(), not bool(index.data(FavouriteRole)))
 
+    def _scrolling(self, _value: int) -> None:
+        self.model.loader.pause()
+        self._scroll_timer.start()
+
+    def _scroll_settled(self) -> None:
+        self.model.loader.resume(self.visible_ids())
+
+    def visible_ids(self) -> set[int]:
+        """Ids of the items the viewport shows now."""
+        viewport = self.view.viewport().rect()
+        first = self.view.indexAt(viewport.topLeft() + QPoint(1, 1))
+        if not first.isValid():
+            first = self.view.indexAt(QPoint(CELL.width() // 2, CELL.height() // 2))
+        if not first.isValid():
+            return set()
+        per_row = max(1, viewport.width() // CELL.width())
+        rows_shown = viewport.height() // CELL.height() + 2
+        start = max(0, first.row() - per_row)
+        stop = min(self.model.rowCount(), first.row() + per_row * (rows_shown + 1))
+        return {self.model.id_at(row) for row in range(start, stop)}
+
     def _update_count(self) -> None:
         count = self.model.rowCount()
         self.count_label.setText(f"{count} image{'s' if count != 1 else ''}")
+
+    def showEvent(self, event: Any) -> None:
+        """On show, give way to window shortcuts with the same keys."""
+        super().showEvent(event)
+        self._yield_shared_shortcuts()
+
+    def _yield_shared_shortcuts(self) -> None:
+        """Drop our keys that a window-wide action also uses: Qt would call the pair ambiguous and run neither."""
+        mine = self.view.actions()
+        taken = {
+            key.toString()
+            for action in self.window().findChildren(QAction)
+            if action not in mine
+            and action.shortcutContext() in (Qt.ShortcutContext.WindowShortcut, Qt.ShortcutContext.ApplicationShortcut)
+            for key in action.shortcuts()
+        }
+        for action in mine:
+            keys = action.shortcuts()
+            kept = [key for key in keys if key.toString() not in taken]
+            if len(kept) != len(keys):
+                action.setShortcuts(kept)
 
     def shutdown(self) -> None:
         """Wait for thumbnail loads to end (call before closing the gallery)."""
         self.model.loader.wait()
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: Any) -> None:
         """Stop thumbnail loading with the panel."""
         self.shutdown()
         super().closeEvent(event)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGraphicsPixmapItem,
     QGraphicsScene,
+    QGraphicsSimpleTextItem,
     QGraphicsView,
     QHBoxLayout,
     QLabel,
@@ -53,6 +54,15 @@ class ImageView(QGraphicsView):
         self.setBackgroundBrush(Qt.GlobalColor.darkGray)
         self.fit_mode = True
         self.image_size: tuple[int, int] = (0, 0)
+        self.placeholder = QGraphicsSimpleTextItem()
+        self.placeholder.setBrush(Qt.GlobalColor.lightGray)
+        self._scene.addItem(self.placeholder)
+
+    def set_placeholder(self, text: str) -> None:
+        """Text shown until the first image arrives (the view is shown from the start: no first-show cost)."""
+        self.placeholder.setText(text)
+        self.placeholder.setVisible(True)
+        self._scene.setSceneRect(self.placeholder.boundingRect().adjusted(-20, -20, 20, 20))
 
     def zoom(self) -> float:
         """Current scale (1.0 = one image pixel per screen pixel)."""
@@ -61,6 +71,7 @@ class ImageView(QGraphicsView):
     def set_pixmap(self, pixmap: QPixmap, logical_size: tuple[int, int] | None = None) -> None:
         """Show pixmap, drawn at logical_size (a small preview fills the final image's area)."""
         width, height = logical_size or (pixmap.width(), pixmap.height())
+        self.placeholder.setVisible(False)
         self.item.setPixmap(pixmap)
         self.item.setScale(width / pixmap.width() if pixmap.width() else 1.0)
         resized = (width, height) != self.image_size
@@ -94,14 +105,14 @@ class ImageView(QGraphicsView):
         self.scale(factor, factor)
         self.zoom_changed.emit(self.zoom())
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+    def wheelEvent(self, event: QWheelEvent) -> None:
         """Wheel zooms about the mouse position."""
         delta = event.angleDelta().y()
         if delta:
             self.zoom_by(ZOOM_STEP ** (delta / 120))
         event.accept()
 
-    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: object) -> None:
         """Keep fitting while in fit mode."""
         super().resizeEvent(event)
         if self.fit_mode:
@@ -131,8 +142,7 @@ class LiveView(QWidget):
         self.actual_button.clicked.connect(self.view.actual_size)
         self.zoom_label = QLabel()
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
-        self.placeholder = QLabel("Your image appears here.\nWrite a prompt, pick a size and press Generate.")
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view.set_placeholder("Your image appears here.\nWrite a prompt, pick a size and press Generate.")
 
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
@@ -143,9 +153,7 @@ class LiveView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.progress)
-        layout.addWidget(self.placeholder, 1)
         layout.addWidget(self.view, 1)
-        self.view.hide()
         self.progress.hide()
         self.target_size: tuple[int, int] | None = None
         self.pixmap: QPixmap | None = None
@@ -185,6 +193,4 @@ class LiveView(QWidget):
 
     def _show(self, pixmap: QPixmap, size: tuple[int, int]) -> None:
         self.pixmap = pixmap
-        self.placeholder.hide()
-        self.view.show()
         self.view.set_pixmap(pixmap, size)

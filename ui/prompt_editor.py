@@ -42,7 +42,7 @@ class PromptTextEdit(QPlainTextEdit):
     submitted = Signal()
     history_requested = Signal()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         """Ctrl+Enter and Up-on-first-line are ours; everything else edits text."""
         key, mods = event.key(), event.modifiers()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and mods & Qt.KeyboardModifier.ControlModifier:
@@ -293,7 +293,7 @@ class PresetList(QListWidget):
         """The preset with this name."""
         return next((p for p in self.presets() if p.name == name), None)
 
-    def mimeData(self, items: list[QListWidgetItem]) -> Any:  # noqa: N802 - Qt override
+    def mimeData(self, items: list[QListWidgetItem]) -> Any:
         """Drag out: a NAME.preset.json file plus the JSON as text (ui.dnd.preset_mime)."""
         from ui.dnd import preset_mime
 

@@ -6,57 +6,57 @@ import ctypes
 import sys
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 # ---------------------------------------------------------------------------------------------
-# PySide6 6.12.0 returns the result of SignalInstance.emit() (True) without a new reference, so on
-# Python < 3.12 (where True is not immortal) every emit from Python drops one reference to True
-# and the process aborts with "bool_dealloc: deallocating True" after a few hundred emits. Probe
-# once at import and, when affected, give the reference back after every emit.
+# PySide6 6.12.0 on Python < 3.12 drops references it does not own: every SignalInstance.emit()
+# from Python loses one reference to True (its return value), and every call of a Python slot from
+# a C++-emitted signal (QTimer.timeout, clicked, ...) or of QRunnable.run() by a pool loses one to
+# None. After a few thousand calls the process aborts ("none_dealloc: deallocating None"). Both are
+# singletons that are never freed, so when the leak is detected their reference counts are raised
+# far beyond reach; Python >= 3.12 makes them immortal and needs nothing.
 # ---------------------------------------------------------------------------------------------
 
-_PROBE_EMITS = 8
+_PROBE_CALLS = 16
+_PIN = 1 << 60
 
 
-class _EmitProbe(QObject):
-    """A throwaway signal source used to detect the emit reference leak."""
+class _LeakProbe(QObject):
+    """A throwaway signal source used to detect the reference leaks."""
 
     ping = Signal()
 
 
-def _emit_leaks_reference() -> bool:
-    """True when SignalInstance.emit() drops a reference to its return value."""
-    probe = _EmitProbe()
-    before = sys.getrefcount(True)
-    for _ in range(_PROBE_EMITS):
+def _singleton_leaks() -> bool:
+    """True when emitting or delivering a signal drops a reference to True or None."""
+    probe = _LeakProbe()
+    probe.objectNameChanged.connect(lambda _name: None)
+    true_before, none_before = sys.getrefcount(True), sys.getrefcount(None)
+    for i in range(_PROBE_CALLS):
         probe.ping.emit()
-    return before - sys.getrefcount(True) >= _PROBE_EMITS // 2
+        probe.setObjectName(f"probe{i}")  # a C++ emit calling a Python slot
+    lost_true = true_before - sys.getrefcount(True)
+    lost_none = none_before - sys.getrefcount(None)
+    return max(lost_true, lost_none) >= _PROBE_CALLS // 2
 
 
-def install_emit_refcount_fix() -> bool:
-    """Patch SignalInstance.emit once when this PySide6 leaks; returns whether the patch is active."""
-    if getattr(SignalInstance, "_sigma_refcount_fix", False):
-        return True
-    if not _emit_leaks_reference():
+def pin_singletons() -> bool:
+    """Make None, True and False unfreeable when this PySide6 leaks them; returns whether it did."""
+    if sys.version_info >= (3, 12):
         return False
-    original = SignalInstance.emit
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-
-    def emit(self: SignalInstance, *args: Any) -> Any:
-        result = original(self, *args)
-        incref(result)
-        return result
-
-    SignalInstance.emit = emit
-    SignalInstance._sigma_refcount_fix = True
+    if sys.getrefcount(None) > _PIN // 2:  # pinned already (module imported twice)
+        return True
+    if not _singleton_leaks():
+        return False
+    for singleton in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(singleton)).value += _PIN  # ob_refcnt is the first field
     return True
 
 
-EMIT_REFCOUNT_FIX = install_emit_refcount_fix()
+SINGLETONS_PINNED = pin_singletons()
 
 
 class TaskContext:
@@ -75,7 +75,12 @@ class TaskContext:
 
 
 class Task(QObject):
-    """A handle for one background call; its public signals are delivered on the thread that made it."""
+    """A handle for one background call; its public signals are delivered on the thread that made it.
+
+    A task has no Qt parent (a parent's deletion would delete it under the running thread); it
+    stays referenced until `finished` is delivered. With an `owner`, the callbacks stop and the
+    task is cancelled once the owner is destroyed, so a closed dialog is never called back.
+    """
 
     progress = Signal(tuple)
     result = Signal(object)
@@ -88,17 +93,19 @@ class Task(QObject):
     _error = Signal(object)
     _finished = Signal()
 
-    def __init__(self, fn: Callable[[TaskContext], Any], parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, fn: Callable[[TaskContext], Any], owner: QObject | None = None) -> None:
+        super().__init__()
         self._fn = fn
         self._cancel = threading.Event()
+        self._orphaned = False
         self.done = False
         self.traceback = ""
-        self._runnable: QRunnable | None = None
         self._progress.connect(self._relay_progress)
         self._result.connect(self._relay_result)
         self._error.connect(self._relay_error)
         self._finished.connect(self._relay_finished)
+        if owner is not None:
+            owner.destroyed.connect(self._owner_destroyed)
 
     @property
     def cancelled(self) -> bool:
@@ -121,41 +128,35 @@ class Task(QObject):
         finally:
             self._finished.emit()
 
+    @Slot()
+    def _owner_destroyed(self) -> None:
+        self._orphaned = True
+        self.cancel()
+
     @Slot(tuple)
     def _relay_progress(self, args: tuple) -> None:
-        self.progress.emit(args)
+        if not self._orphaned:
+            self.progress.emit(args)
 
     @Slot(object)
     def _relay_result(self, value: object) -> None:
-        self.result.emit(value)
+        if not self._orphaned:
+            self.result.emit(value)
 
     @Slot(object)
     def _relay_error(self, exc: object) -> None:
-        self.error.emit(exc)
+        if not self._orphaned:
+            self.error.emit(exc)
 
     @Slot()
     def _relay_finished(self) -> None:
         self.done = True
-        self._runnable = None
         _RUNNING.discard(self)
-        self.finished.emit()
+        if not self._orphaned:
+            self.finished.emit()
 
 
-class _Runnable(QRunnable):
-    """The QRunnable that calls `Task.execute` on a pool thread."""
-
-    def __init__(self, task: Task) -> None:
-        super().__init__()
-        # Python owns the runnable (kept by the task until it finishes): with the pool deleting it,
-        # PySide leaks the wrapper of every other finished runnable.
-        self.setAutoDelete(False)
-        self._task = task
-
-    def run(self) -> None:
-        self._task.execute()
-
-
-# Tasks without a parent stay alive here until their `finished` is delivered.
+# Every task stays alive here until its `finished` is delivered.
 _RUNNING: set[Task] = set()
 
 
@@ -167,11 +168,14 @@ def run_task(
     on_progress: Callable[..., None] | None = None,
     on_finished: Callable[[], None] | None = None,
     pool: QThreadPool | None = None,
-    parent: QObject | None = None,
+    owner: QObject | None = None,
     priority: int = 0,
 ) -> Task:
-    """Start `fn(ctx)` on `pool` (the global pool by default); callbacks run on the calling thread."""
-    task = Task(fn, parent)
+    """Start `fn(ctx)` on `pool` (the global pool by default); callbacks run on the calling thread.
+
+    Callbacks stop (and the task is cancelled) when `owner` is destroyed.
+    """
+    task = Task(fn, owner)
     if on_result is not None:
         task.result.connect(on_result)
     if on_error is not None:
@@ -181,8 +185,7 @@ def run_task(
     if on_finished is not None:
         task.finished.connect(on_finished)
     _RUNNING.add(task)
-    task._runnable = _Runnable(task)
-    (pool or QThreadPool.globalInstance()).start(task._runnable, priority)
+    (pool or QThreadPool.globalInstance()).start(task.execute, priority)
     return task
 
 

@@ -48,7 +48,7 @@ def apply_theme(app: QApplication, name: str) -> str:
     """Apply 'system', 'light' or 'dark' to the whole app; returns the name applied."""
     name = name if name in THEMES else "system"
     if not _system_state:
-        _system_state["style"] = app.style().name()
+        _system_state["style"] = app.style().name() or "Fusion"  # '' once a style sheet wraps the style
         _system_state["palette"] = QPalette(app.palette())
     if name == "system":
         app.setStyle(str(_system_state["style"]))
