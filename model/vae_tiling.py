@@ -181,6 +181,8 @@ class _SharedGroupNorm(nn.Module):
         if not st.use_global or (scheme == "prefix" and self.index >= st.pass_index):
             return self._normalise(x, m, v) if st.core_local else self.gn(x)
         gm, gv = self.applied
+        if scheme == "prefix_delta":
+            scheme = "stale" if self.index < st.pass_index - 1 else "delta_mul"
         if scheme in ("stale", "prefix"):
             return self._normalise(x, gm, gv)
         pm, pv = self.prev_tile_stats[st.tile_index]

@@ -170,11 +170,36 @@ def test_memory_plan_table_and_step_down():
         memory.plan_memory("cuda", "turbo")
 
 
+@pytest.fixture(scope="module")
+def tiny_4k_dir(tmp_path_factory):
+    """A tiny pipeline whose costs stay linear at 4K on a CPU: one (compressed) DiT block and a VAE
+    without the mid-block attention (quadratic in latent pixels, minutes at 4096^2 on 2 cores)."""
+    from dataclasses import replace
+
+    from model.build import build_pipeline
+    from model.configs import Tiny
+
+    cfg = Tiny()
+    cfg = replace(cfg, transformer={**cfg.transformer, "num_layers": 1}, vae={**cfg.vae, "mid_block_add_attention": False})
+    path = tmp_path_factory.mktemp("models") / "tiny-4k"
+    build_pipeline(cfg).save_pretrained(path)
+    return path
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [(3840, 2160), (4096, 4096)])
-def test_4k_runs_end_to_end(tiny_pipeline_dir, size):
+def test_4k_runs_end_to_end(tiny_4k_dir, size):
     eng = Engine(device="cpu")
-    eng.load(str(tiny_pipeline_dir))
-    result = eng.generate(GenerationRequest("a 4k wallpaper", width=size[0], height=size[1], steps=1, seed=3))
-    assert result.images[0].image.size == size
-    assert result.kv_factor == 2  # auto turns compression on at 4K
+    eng.load(str(tiny_4k_dir))
+    steps = []
+    result = eng.generate(
+        GenerationRequest("a 4k wallpaper", width=size[0], height=size[1], steps=1, seed=3, kv_compress="4"),
+        on_step=steps.append,
+    )
+    image = result.images[0].image
+    assert image.size == size and result.made_size == size
+    assert result.kv_factor == 4
+    assert np.asarray(image).std() > 0
+    from model.kv_compress import resolve_kv_factor
+
+    assert resolve_kv_factor("auto", (size[0] // 16) * (size[1] // 16)) >= 2  # auto compresses at 4K
