@@ -2,61 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
-import sys
 import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
-
-# ---------------------------------------------------------------------------------------------
-# PySide6 6.12.0 on Python < 3.12 drops references it does not own: every SignalInstance.emit()
-# from Python loses one reference to True (its return value), and every call of a Python slot from
-# a C++-emitted signal (QTimer.timeout, clicked, ...) or of QRunnable.run() by a pool loses one to
-# None. After a few thousand calls the process aborts ("none_dealloc: deallocating None"). Both are
-# singletons that are never freed, so when the leak is detected their reference counts are raised
-# far beyond reach; Python >= 3.12 makes them immortal and needs nothing.
-# ---------------------------------------------------------------------------------------------
-
-_PROBE_CALLS = 16
-_PIN = 1 << 60
-
-
-class _LeakProbe(QObject):
-    """A throwaway signal source used to detect the reference leaks."""
-
-    ping = Signal()
-
-
-def _singleton_leaks() -> bool:
-    """True when emitting or delivering a signal drops a reference to True or None."""
-    probe = _LeakProbe()
-    probe.objectNameChanged.connect(lambda _name: None)
-    true_before, none_before = sys.getrefcount(True), sys.getrefcount(None)
-    for i in range(_PROBE_CALLS):
-        probe.ping.emit()
-        probe.setObjectName(f"probe{i}")  # a C++ emit calling a Python slot
-    lost_true = true_before - sys.getrefcount(True)
-    lost_none = none_before - sys.getrefcount(None)
-    return max(lost_true, lost_none) >= _PROBE_CALLS // 2
-
-
-def pin_singletons() -> bool:
-    """Make None, True and False unfreeable when this PySide6 leaks them; returns whether it did."""
-    if sys.version_info >= (3, 12):
-        return False
-    if sys.getrefcount(None) > _PIN // 2:  # pinned already (module imported twice)
-        return True
-    if not _singleton_leaks():
-        return False
-    for singleton in (None, True, False):
-        ctypes.c_ssize_t.from_address(id(singleton)).value += _PIN  # ob_refcnt is the first field
-    return True
-
-
-SINGLETONS_PINNED = pin_singletons()
 
 
 class TaskContext:
