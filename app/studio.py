@@ -57,15 +57,15 @@ def _parse(argv: Sequence[str]) -> dict:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the studio until its window closes; returns the exit code."""
+    """Run the studio until its window closes; returns the exit code (argv with or without the program name)."""
+    entered = time.perf_counter()
     import qasync
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     argv = list(sys.argv if argv is None else argv)
     options = _parse(argv)
-    entered = time.perf_counter()
-    app = QApplication.instance() or QApplication(argv[:1] or ["sigma-studio"])
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "sigma-studio"])
     app.setApplicationName("Sigma Studio")
     app.setOrganizationName("SigmaStudio")
     app.setQuitOnLastWindowClosed(True)

@@ -31,14 +31,19 @@ LOAD_STOP_WAIT_MS = 2000  # a model load (imports, downloads) cannot stop mid-wa
 
 
 def pil_to_qimage(image: Any) -> QImage:
-    """A deep-copied QImage of a PIL image (safe to create off the UI thread)."""
+    """A QImage of a PIL image in the screen's native format (safe to create off the UI thread).
+
+    Converting here, on the worker thread, makes QPixmap.fromImage on the UI thread a plain copy
+    (about 7 ms instead of 27 ms for a 4K image).
+    """
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    fmt = QImage.Format.Format_RGBA8888 if image.mode == "RGBA" else QImage.Format.Format_RGB888
-    channels = 4 if image.mode == "RGBA" else 3
+    has_alpha = image.mode == "RGBA"
+    fmt = QImage.Format.Format_RGBA8888 if has_alpha else QImage.Format.Format_RGB888
     data = image.tobytes()
-    qimage = QImage(data, image.width, image.height, image.width * channels, fmt)
-    return qimage.copy()  # own the pixels: `data` is freed when this function returns
+    view = QImage(data, image.width, image.height, image.width * (4 if has_alpha else 3), fmt)
+    native = QImage.Format.Format_ARGB32_Premultiplied if has_alpha else QImage.Format.Format_RGB32
+    return view.convertToFormat(native)  # a deep copy: `data` is freed when this function returns
 
 
 @dataclass
@@ -175,14 +180,13 @@ class Worker(QObject):
 
     @Slot(str)
     def count_tokens(self, text: str) -> None:
-        """Count prompt tokens with the loaded model's tokenizer (no answer when none is loaded)."""
-        if self.engine is None or self.info is None:
-            return
-        try:
-            count = int(self.engine.count_tokens(text))
-        except Exception:
-            log.debug("token count failed", exc_info=True)
-            return
+        """Count prompt tokens with the loaded model's tokenizer; -1 when it cannot (no model)."""
+        count = -1
+        if self.engine is not None and self.info is not None:
+            try:
+                count = int(self.engine.count_tokens(text))
+            except Exception:
+                log.debug("token count failed", exc_info=True)
         self.tokens_counted.emit(text, count)
 
     @Slot(object)
@@ -346,6 +350,8 @@ class JobRunner(QObject):
         self.loading = False
         self._dispatched: str | None = None
         self._stopped = False
+        self._count_wanted: str | None = None
+        self._count_in_flight = False
 
         self._load_requested.connect(self.worker.load_model)
         self._run_requested.connect(self.worker.run_job)
@@ -354,7 +360,7 @@ class JobRunner(QObject):
         self.worker.model_loading.connect(self.model_loading)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.model_failed.connect(self._on_model_failed)
-        self.worker.tokens_counted.connect(self.tokens_counted)
+        self.worker.tokens_counted.connect(self._on_tokens_counted)
         self.worker.job_started.connect(self._on_job_started)
         self.worker.step.connect(self._on_step)
         self.worker.job_done.connect(self._on_job_done)
@@ -382,9 +388,23 @@ class JobRunner(QObject):
         self._configure_requested.emit(device, memory_mode, None)
 
     def count_tokens(self, text: str) -> None:
-        """Ask for an exact token count; the answer comes as tokens_counted(text, n)."""
-        if self.model_info is not None and self.thread.isRunning():
+        """Ask for an exact token count; the answer comes as tokens_counted(text, n).
+
+        One request at a time: while the worker is busy generating, only the latest text waits.
+        """
+        if self.model_info is None or not self.thread.isRunning():
+            return
+        self._count_wanted = text
+        if not self._count_in_flight:
+            self._count_in_flight = True
             self._count_requested.emit(text)
+
+    def _on_tokens_counted(self, text: str, count: int) -> None:
+        self._count_in_flight = False
+        if count >= 0:
+            self.tokens_counted.emit(text, count)
+        if self._count_wanted is not None and self._count_wanted != text:
+            self.count_tokens(self._count_wanted)
 
     def submit(self, request: Any, plan: Any = None) -> Job:
         """Queue a generation and return its job."""
@@ -424,7 +444,7 @@ class JobRunner(QObject):
 
     def _dispatch(self) -> None:
         """Send the next queued job to the worker when it is idle and a model is loaded."""
-        if self._stopped or self._dispatched is not None or self.model_info is None:
+        if self._stopped or self._dispatched is not None or self.model_info is None or self.loading:
             return
         job = self.queue.next_job()
         if job is None:

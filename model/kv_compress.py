@@ -30,11 +30,13 @@ from torch import Tensor, nn
 
 from .errors import BadRequest, SourceError
 
-# Measured with benchmarks/kv_compress.py (mid DiT, CPU, one CFG step; see the report in the commit):
-# s=2 saves little below ~4K tokens because the MLPs and cross-attention dominate there, and only
-# pays off clearly once self-attention dominates (it grows with tokens^2). The released 1K/2K models
-# were trained without compression, so "auto" only turns it on from 2048^2 (= 16384 DiT tokens), the
-# range the PixArt-Sigma paper uses it for (2K/4K) and where the benchmark's saving is largest.
+# Chosen from `python benchmarks/kv_compress.py --threads 1 --sizes 256,512,768,1024` (mid DiT, hidden
+# 384, 12 blocks, s on blocks 6..11, avg mode, CPU, one CFG step, CPU-time medians): s=2 saves ~9% at
+# 256-1024 tokens (within noise), 14% at 2304 and 22% at 4096 tokens; the saving grows with the
+# share of self-attention, i.e. with tokens / hidden width. The XL model (hidden 1152) reaches the
+# mid DiT's 4096-token share at ~12k tokens, so on it s=2 pays off clearly from ~2048^2 = 16384
+# tokens, which is also where the paper uses compression (2K/4K). Below that the time saved is small
+# and the released models (trained without compression) lose a little fidelity for it.
 AUTO_KV_TOKENS: int = 16384
 
 SIDECAR_WEIGHTS = "kv_compress.safetensors"

@@ -172,11 +172,18 @@ def _sync(device: torch.device) -> None:
 
 
 def fingerprint(module: torch.nn.Module) -> str:
-    """A short hash of a module's weights (cache keys)."""
+    """A short hash of a module's weights (cache keys): names, shapes, sums and leading values.
+
+    Cheap even for T5-XXL (no full copy to the host), yet any training step changes it.
+    """
     h = hashlib.sha1()
-    for name, tensor in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().cpu().numpy().tobytes())
+    with torch.no_grad():
+        for name, tensor in sorted(module.state_dict().items()):
+            t = tensor.detach()
+            flat = t.reshape(-1)[:64].float().cpu()
+            stats = torch.stack([t.float().sum(), t.float().abs().sum()]).cpu()
+            h.update(f"{name}{tuple(t.shape)}".encode())
+            h.update(flat.numpy().tobytes() + stats.numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -328,10 +335,16 @@ def make_source(data: dict, stage: StageConfig) -> DemoSource | FolderSource:
     raise ValueError(f"data kind {kind!r} is not demo or folder")
 
 
+_SOURCES: dict[str, DemoSource | FolderSource] = {}
+
+
 def _render_chunk(args: tuple) -> list[tuple[int, np.ndarray, list[str]]]:
     """Worker: render/load a chunk of (index, size) items (top level so processes can run it)."""
     data, stage_dict, chunk = args
-    source = make_source(data, StageConfig(**stage_dict))
+    key = json.dumps([data, stage_dict["captions_per_image"]], sort_keys=True)
+    if key not in _SOURCES:  # one folder scan per process, not per chunk
+        _SOURCES[key] = make_source(data, StageConfig(**stage_dict))
+    source = _SOURCES[key]
     return [(i, *source.item(i, size)) for i, size in chunk]
 
 
@@ -427,15 +440,20 @@ class DataCache:
     empty_mask: torch.Tensor  # (1, L)
     empty_emb: torch.Tensor | None  # (1, L, C)
 
-    def to(self, device: torch.device) -> DataCache:
-        """Move every tensor to `device` (small datasets live on the GPU)."""
-        move = lambda t: None if t is None else t.to(device)
+    def to(self, device: torch.device, max_emb_bytes: int = 2 << 30) -> DataCache:
+        """Move the tensors to `device`; caption embeddings only when smaller than max_emb_bytes."""
+
+        def move(t: torch.Tensor | None, big_ok: bool = True) -> torch.Tensor | None:
+            if t is None or (not big_ok and t.numel() * t.element_size() > max_emb_bytes):
+                return t
+            return t.to(device)
+
         buckets = [Bucket(b.size, move(b.latents), move(b.captions)) for b in self.buckets]
         return DataCache(
             buckets,
             move(self.ids),
             move(self.mask),
-            move(self.emb),
+            move(self.emb, big_ok=False),
             move(self.empty_ids),
             move(self.empty_mask),
             move(self.empty_emb),
@@ -670,6 +688,14 @@ def initial_pipeline(cfg: TrainConfig, seed: int):
             kwargs["transformer"] = PixArtTransformer2DModel.from_pretrained(
                 model["transformer"], subfolder=model.get("transformer_subfolder")
             )
+        if model.get("text_encoder_dtype"):
+            # T5-XXL is 19 GB in fp32: load it in bf16 when it only encodes captions once
+            from transformers import T5EncoderModel
+
+            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+            kwargs["text_encoder"] = T5EncoderModel.from_pretrained(
+                model["pretrained"], subfolder="text_encoder", dtype=dtype[model["text_encoder_dtype"]]
+            )
         pipe = PixArtSigmaPipeline.from_pretrained(model["pretrained"], **kwargs)
         pipe.set_progress_bar_config(disable=True)
         return pipe
@@ -680,7 +706,9 @@ def load_pipeline(folder: Path):
     """A saved stage: PixArtSigmaPipeline in fp32 (+ its KV compression sidecar, if any)."""
     from diffusers import PixArtSigmaPipeline
 
-    pipe = PixArtSigmaPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    pipe = PixArtSigmaPipeline.from_pretrained(folder)
+    pipe.transformer.to(torch.float32)  # trained weights in fp32; T5 stays as saved (bf16 XXL: 9.5 GB)
+    pipe.vae.to(torch.float32)
     pipe.set_progress_bar_config(disable=True)
     sidecar = folder / "transformer" / "kv_compress.json"
     if sidecar.exists():
@@ -993,8 +1021,8 @@ class DiTTrainer:
         self.amp = amp
         self.kv = kv
         self.transformer = pipe.transformer.to(device).train()
-        self.text_encoder = pipe.text_encoder.to(device)
         self.train_te = stage.train_text_encoder
+        self.text_encoder = pipe.text_encoder.to(device) if self.train_te else pipe.text_encoder
         self.text_encoder.train(self.train_te)
         self.text_encoder.requires_grad_(self.train_te)
         if gradient_checkpointing:
@@ -1169,6 +1197,9 @@ def run_dit_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
     data_deadline = t0 + (deadline - t0) * stage.data_share
     cache, cache_info = build_cache(ctx, stage, pipe, data_deadline, with_emb=not stage.train_text_encoder)
     cache = cache.to(ctx.device) if ctx.device.type == "cuda" else cache
+    if not stage.train_text_encoder and ctx.device.type == "cuda":
+        pipe.text_encoder.to("cpu")  # embeddings are cached: free the GPU (T5-XXL is 9.5 GB in bf16)
+        torch.cuda.empty_cache()
     data_s = time.monotonic() - t0
 
     trainer = DiTTrainer(
@@ -1201,6 +1232,8 @@ def run_dit_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
             trainer.restore()
             trainer.transformer.train()
             trainer.text_encoder.train(trainer.train_te)
+            if not trainer.train_te and ctx.device.type == "cuda":
+                pipe.text_encoder.to("cpu")  # back off the GPU while the DiT trains
 
     step_time = _loop(ctx, stage, deadline, trainer.step, step_fn, save_fn, curve, sample_fn)
     trainer.use_ema()  # the saved model is the EMA
@@ -1311,9 +1344,9 @@ def _loop(
             bar.update(1)
             if step % 10 == 0:
                 flush()
-            if step == start + 20 and math.isfinite(deadline):
-                _sync(ctx.device)
-                per_step = (time.monotonic() - t_start) / 20
+            if math.isfinite(deadline) and (step == start + 20 or (step - start) % 200 == 0):
+                _sync(ctx.device)  # the bar's total (and ETA): the steps the time box allows
+                per_step = (time.monotonic() - t_start) / (step - start)
                 bar.total = min(stage.steps, step + int((deadline - time.monotonic()) / max(per_step, 1e-6)))
                 bar.refresh()
             if step % stage.log_every == 0:
@@ -1551,8 +1584,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="continue from checkpoints, skip finished stages"
     )
+    parser.add_argument("--vae-stage", action="store_true", help="only the VAE stage (= --stage vae)")
+    parser.add_argument(
+        "--train-text-encoder", action="store_true", help="train the T5 jointly in every DiT stage"
+    )
+    parser.add_argument(
+        "--gradient-checkpointing", action="store_true", help="diffusers gradient checkpointing"
+    )
+    parser.add_argument("--mixed-precision", choices=["auto", "bf16", "fp32"], default=None)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--max-minutes", type=float, default=None, help="time box for all stages together")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (1 is best on a busy CPU)"
+    )
     parser.add_argument("--no-eval", action="store_true", help="skip the final held-out eval")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -1560,11 +1604,22 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (str(ROOT / "resources" / "demo_model") if args.command == "demo" else None)
     if config is None or out is None:
         parser.error("train needs --config and --out")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         cfg = load_config(config)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.vae_stage:
+        args.stage = [*(args.stage or []), "vae"]
+    if args.train_text_encoder:
+        for stage in cfg.stages:
+            stage.train_text_encoder = stage.kind != "vae"
+    if args.gradient_checkpointing:
+        cfg.gradient_checkpointing = True
+    if args.mixed_precision:
+        cfg.mixed_precision = args.mixed_precision
     log = run_training(
         cfg,
         out,

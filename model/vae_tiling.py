@@ -91,43 +91,46 @@ def tile_layout(latent_h: int, latent_w: int, tile: int = 64, overlap: int = 16)
 
 
 class _PassState:
-    """What the swapped GroupNorms need to know about the current pass and tile."""
+    """What the swapped GroupNorms need to know: the current tile and how this pass normalises."""
 
     def __init__(self) -> None:
         self.tile: _Tile | None = None
         self.tile_index = 0
-        self.pass_index = 0
+        self.mode = "local"  # "local", "corrected" or "global", see _SharedGroupNorm
         self.measure = False
-        self.use_global = False
-        self.scheme = "delta"
-        self.core_local = False
 
 
 class _SharedGroupNorm(nn.Module):
-    """Stand-in for an nn.GroupNorm: measures whole-image statistics over tile cores and applies them."""
+    """Stand-in for an nn.GroupNorm that normalises tiles consistently with whole-image statistics.
 
-    def __init__(self, gn: nn.GroupNorm, state: _PassState, index: int = 0) -> None:
+    Modes: "local" normalises each tile with its own statistics (as the GroupNorm itself would);
+    "corrected" uses the whole-image statistics measured in the previous pass, moved by how much this
+    tile's own core statistics changed since that pass (so upstream changes are tracked tile by tile);
+    "global" uses the previous pass's whole-image statistics as they are, the same for every tile.
+    When measuring, per-(sample, group) moments of the input are accumulated over tile cores.
+    """
+
+    def __init__(self, gn: nn.GroupNorm, state: _PassState) -> None:
         super().__init__()
         self.gn = gn
         self.state = state
-        self.index = index
         self.applied: tuple[torch.Tensor, torch.Tensor] | None = None  # (B, G) whole-image mean, var
-        self.tile_stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # this pass, per tile
-        self.prev_tile_stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # last pass, per tile
+        self.tile_stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # this pass: (B, G) per tile
+        self.prev_tile_stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # the previous pass's
         self.reset()
 
     def reset(self) -> None:
-        """Forget what was measured in the current pass."""
-        self.count = 0  # elements per group measured so far
+        """Forget the whole-image sums measured in the current pass."""
+        self.count = 0  # elements per (sample, group) measured so far
         self.sum_mean: torch.Tensor | None = None  # (B, G) sum over tiles of n * mean
         self.sum_second: torch.Tensor | None = None  # (B, G) sum over tiles of n * E[x^2]
 
     def finish_pass(self) -> None:
-        """Turn this pass's measurements into the (mean, var) that the next pass applies."""
+        """Turn this pass's measurements into the whole-image (mean, var) that the next pass uses."""
         if self.sum_mean is None:
-            raise RuntimeError("GroupNorm saw no tile in a measuring pass")
+            raise RuntimeError("a GroupNorm of the up path saw no tile in a measuring pass")
         mean = self.sum_mean / self.count  # (B, G)
-        var = (self.sum_second / self.count - mean.square()).clamp_min(0.0)
+        var = (self.sum_second / self.count - mean.square()).clamp_min(0.0)  # (B, G)
         self.applied = (mean, var)
         self.prev_tile_stats, self.tile_stats = self.tile_stats, {}
         self.reset()
@@ -148,12 +151,11 @@ class _SharedGroupNorm(nn.Module):
         return core.shape[-2] * core.shape[-1] * (c // g), mean, var.clamp_min(0.0)
 
     def _normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        """Normalise x (B, C, H, W) with per-(sample, group) mean/var (B, G) and the original affine."""
+        """Normalise x (B, C, H, W) with per-(sample, group) mean and var (B, G), then the affine."""
         c = x.shape[1]
-        g = self.gn.num_groups
-        rstd = torch.rsqrt(var + self.gn.eps)
-        scale = rstd.repeat_interleave(c // g, dim=1)  # (B, C)
-        shift = -mean.repeat_interleave(c // g, dim=1) * scale  # (B, C)
+        per_group = c // self.gn.num_groups
+        scale = torch.rsqrt(var + self.gn.eps).repeat_interleave(per_group, dim=1)  # (B, C)
+        shift = -mean.repeat_interleave(per_group, dim=1) * scale  # (B, C)
         if self.gn.affine:
             w = self.gn.weight.to(device=x.device, dtype=torch.float64)
             scale = scale * w
@@ -167,28 +169,23 @@ class _SharedGroupNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         st = self.state
+        if st.mode == "global":
+            return self._normalise(x, *self.applied)
+        if not st.measure:
+            return self.gn(x)
         n, m, v = self._core_moments(x)
         self.tile_stats[st.tile_index] = (m, v)
-        if st.measure:
-            if self.sum_mean is None:
-                self.sum_mean, self.sum_second = torch.zeros_like(m), torch.zeros_like(m)
-            self.sum_mean += n * m
-            self.sum_second += n * (v + m.square())
-            self.count += n
-        scheme = st.scheme
-        if scheme.endswith("+final") :
-            scheme = "stale" if not st.measure else scheme[: -len("+final")]
-        if not st.use_global or (scheme == "prefix" and self.index >= st.pass_index):
-            return self._normalise(x, m, v) if st.core_local else self.gn(x)
+        if self.sum_mean is None:
+            self.sum_mean, self.sum_second = torch.zeros_like(m), torch.zeros_like(m)
+        self.sum_mean += n * m
+        self.sum_second += n * (v + m.square())
+        self.count += n
+        if st.mode == "local":
+            return self.gn(x)
         gm, gv = self.applied
-        if scheme == "prefix_delta":
-            scheme = "stale" if self.index < st.pass_index - 1 else "delta_mul"
-        if scheme in ("stale", "prefix"):
-            return self._normalise(x, gm, gv)
         pm, pv = self.prev_tile_stats[st.tile_index]
-        if scheme == "delta_add":
-            return self._normalise(x, gm + (m - pm), (gv + (v - pv)).clamp_min(0))
-        return self._normalise(x, gm + (m - pm), gv * (v + self.gn.eps) / (pv + self.gn.eps))
+        eps = self.gn.eps
+        return self._normalise(x, gm + (m - pm), gv * (v + eps) / (pv + eps))
 
 
 @contextmanager
@@ -201,7 +198,7 @@ def shared_groupnorms(decoder: nn.Module, state: _PassState) -> Iterator[list[_S
         for parent, name in slots:
             child = getattr(parent, name)
             if type(child) is nn.GroupNorm:
-                setattr(parent, name, _SharedGroupNorm(child, state, len(swapped)))
+                setattr(parent, name, _SharedGroupNorm(child, state))
                 swapped.append((parent, name, child))
         yield [getattr(parent, name) for parent, name, _ in swapped]
     finally:
@@ -276,8 +273,7 @@ def tiled_decode(
             for p in range(passes):
                 last = p == passes - 1
                 state.measure = not last
-                state.use_global = p > 0
-                state.pass_index = p
+                state.mode = "local" if p == 0 else "global" if last else "corrected"
                 for i, t in enumerate(tiles):
                     state.tile_index = i
                     if should_cancel is not None and should_cancel():

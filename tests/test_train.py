@@ -19,7 +19,16 @@ from model import train as tr
 
 def tiny_stage(kind: str = "base", **kw) -> tr.StageConfig:
     """A StageConfig with small numbers for tests."""
-    base = dict(name=kind, kind=kind, steps=4, batch_size=4, lr=1e-3, warmup_steps=1, sizes=[[64, 64]], samples=8)
+    base = {
+        "name": kind,
+        "kind": kind,
+        "steps": 4,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "warmup_steps": 1,
+        "sizes": [[64, 64]],
+        "samples": 8,
+    }
     base.update(kw)
     return tr.StageConfig(**base)
 
@@ -47,8 +56,19 @@ def with_embeddings(cache: tr.DataCache, pipe) -> tr.DataCache:
     """The same cache with frozen-encoder embeddings."""
     cache = copy.copy(cache)
     cache.emb = tr._embed_all(pipe.text_encoder, cache.ids, cache.mask, torch.device("cpu"), None)
-    cache.empty_emb = tr._embed_all(pipe.text_encoder, cache.empty_ids, cache.empty_mask, torch.device("cpu"), None)
+    cache.empty_emb = tr._embed_all(
+        pipe.text_encoder, cache.empty_ids, cache.empty_mask, torch.device("cpu"), None
+    )
     return cache
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: tiny models gain nothing from two, and on a busy CPU two threads stall each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture()
@@ -187,7 +207,9 @@ def test_base_steps_reduce_loss_on_a_fixed_batch(pipe, train_te):
         cache = with_embeddings(cache, pipe)
     stage = tiny_stage("base", train_text_encoder=train_te, ema_decay=0.9)
     trainer = tr.DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0)
-    batch = tr.make_batch(cache, 0, torch.arange(6), torch.Generator().manual_seed(1), 0.0, torch.device("cpu"))
+    batch = tr.make_batch(
+        cache, 0, torch.arange(6), torch.Generator().manual_seed(1), 0.0, torch.device("cpu")
+    )
     before = _fixed_loss(trainer, batch)
     te_before = [p.clone() for p in pipe.text_encoder.parameters()]
     for _ in range(25):
@@ -245,7 +267,7 @@ def test_kv_stage_starts_at_average_pooling(pipe):
     tf = pipe.transformer.eval()
     x = torch.randn(1, 4, 8, 12)
     emb = torch.randn(1, 5, tf.config.caption_channels)
-    kwargs = dict(encoder_hidden_states=emb, timestep=torch.tensor([500]), added_cond_kwargs={})
+    kwargs = {"encoder_hidden_states": emb, "timestep": torch.tensor([500]), "added_cond_kwargs": {}}
 
     apply_kv_compression(tf, 2, mode="avg")
     with torch.no_grad():
@@ -254,7 +276,9 @@ def test_kv_stage_starts_at_average_pooling(pipe):
     blocks = [b for b in tf.transformer_blocks if hasattr(b.attn1, "kv_compress")]
     assert blocks
     for b in blocks:
-        assert torch.equal(b.attn1.kv_compress.sr.weight, torch.full_like(b.attn1.kv_compress.sr.weight, 0.25))
+        assert torch.equal(
+            b.attn1.kv_compress.sr.weight, torch.full_like(b.attn1.kv_compress.sr.weight, 0.25)
+        )
         assert not b.attn1.kv_compress.sr.bias.any()
     # the strided conv is exactly the average pool: with the LayerNorm bypassed the model output matches
     norms = [b.attn1.kv_compress.norm for b in blocks]
@@ -272,7 +296,9 @@ def test_kv_stage_starts_at_average_pooling(pipe):
     kv = {"factor": 2, "blocks": None, "off": 0.0}
     trainer = tr.DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0, kv=kv)
     before = blocks[0].attn1.kv_compress.sr.weight.clone()
-    batch = tr.make_batch(cache, 1, torch.arange(4), torch.Generator().manual_seed(0), 0.0, torch.device("cpu"))
+    batch = tr.make_batch(
+        cache, 1, torch.arange(4), torch.Generator().manual_seed(0), 0.0, torch.device("cpu")
+    )
     for _ in range(3):
         assert torch.isfinite(trainer.train_step(batch, 1e-3))
     assert not torch.equal(before, blocks[0].attn1.kv_compress.sr.weight)
@@ -392,7 +418,9 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
     assert load_kv_compression(loaded.transformer, out / "transformer")["factor"] == 2
 
     # a single stage re-runs from the previous stage's saved output; --resume continues its checkpoint
-    log = tr.run_training(cfg, out, work, device="cpu", only=["kv"], resume=True, progress=False, run_eval=False)
+    log = tr.run_training(
+        cfg, out, work, device="cpu", only=["kv"], resume=True, progress=False, run_eval=False
+    )
     assert log["stages"]["kv"]["resumed"] and log["stages"]["kv"]["steps"] == 2
 
 

@@ -20,8 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.settings import GUIDANCE_RANGE, KV_COMPRESS_CHOICES, MEMORY_CHOICES, STEPS_RANGE
 
-MAX_SEED = 2**32 - 1  # the engine's seed range
-MAX_QT_INT = 2**31 - 1  # QSpinBox holds a C int; larger seeds are shown as typed text
+MAX_SEED = 2**32 - 1  # the engine's seed range (beyond a QSpinBox's C int: a 0-decimal QDoubleSpinBox holds it)
 MAX_BATCH = 16
 
 KV_LABELS = {"auto": "Auto (on for large sizes)", "off": "Off", "2": "2× (faster)", "4": "4× (fastest)"}
@@ -55,9 +54,11 @@ class GenerationSettings(QWidget):
         self.guidance.setValue(4.5)
         self.guidance.setToolTip("How closely to follow the prompt (CFG scale); 4.5 is the default")
 
-        self.seed = QSpinBox()
+        self.seed = QDoubleSpinBox()
         self.seed.setObjectName("seed")
-        self.seed.setRange(0, MAX_QT_INT)
+        self.seed.setDecimals(0)
+        self.seed.setRange(0, MAX_SEED)
+        self.seed.setGroupSeparatorShown(False)
         self.seed.setToolTip("The seed used when 'Lock' is on")
         self.seed_lock = QCheckBox("Lock")
         self.seed_lock.setObjectName("seedLock")
@@ -116,7 +117,7 @@ class GenerationSettings(QWidget):
 
     def reroll_seed(self) -> int:
         """Pick a random seed and lock it."""
-        value = random.randint(0, MAX_QT_INT)
+        value = random.randint(0, MAX_SEED)
         self.seed.setValue(value)
         self.seed_lock.setChecked(True)
         return value
@@ -125,18 +126,18 @@ class GenerationSettings(QWidget):
         """Show the seed of the last image made."""
         self.last_seed = seed
         self.last_seed_button.setText(f"Last: {seed}")
-        self.last_seed_button.setEnabled(seed <= MAX_QT_INT)
+        self.last_seed_button.setEnabled(0 <= seed <= MAX_SEED)
 
     def reuse_last_seed(self) -> None:
         """Lock the seed of the last image."""
-        if self.last_seed is not None and self.last_seed <= MAX_QT_INT:
+        if self.last_seed is not None and 0 <= self.last_seed <= MAX_SEED:
             self.seed.setValue(self.last_seed)
             self.seed_lock.setChecked(True)
             self.seed_reused.emit(self.last_seed)
 
     def chosen_seed(self) -> int | None:
         """The locked seed, or None for a random one."""
-        return self.seed.value() if self.seed_lock.isChecked() else None
+        return int(self.seed.value()) if self.seed_lock.isChecked() else None
 
     # ------------------------------------------------------------ values
 
@@ -161,7 +162,7 @@ class GenerationSettings(QWidget):
             seed = values["seed"]
             if seed is None:
                 self.seed_lock.setChecked(False)
-            elif 0 <= int(seed) <= MAX_QT_INT:
+            elif 0 <= int(seed) <= MAX_SEED:
                 self.seed.setValue(int(seed))
                 self.seed_lock.setChecked(True)
         if values.get("count") is not None:

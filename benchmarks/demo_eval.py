@@ -1,0 +1,127 @@
+"""Does the demo model follow prompts? Generate held-out prompts, score colour and pattern; time 1024^2 and 4K.
+
+The prompts come from colour x pattern x layout combinations that never appear in training
+(model/demo_data.py `is_held_out`). Scores use simple image statistics (model/demo_data.py):
+- colour: the palette family covering most pixels (the main area) vs the requested main colour
+  (also the exact shade, e.g. "light blue", as `shade_acc`);
+- pattern: nearest ground-truth renders in a space of orientation/profile/blob statistics.
+
+    python benchmarks/demo_eval.py [--model resources/demo_model] [--n 48] [--size 512] [--speed] [--speed-4k]
+
+Prints one JSON object, then a readable line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def load(model: Path):
+    """PixArtSigmaPipeline from a diffusers folder, progress bar off."""
+    from diffusers import PixArtSigmaPipeline
+
+    pipe = PixArtSigmaPipeline.from_pretrained(model)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def time_call(pipe, width: int, height: int, steps: int, guidance: float) -> float:
+    """Seconds for one plain pipeline call (text encoding, denoising, VAE decode, to PIL)."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        pipe(
+            "a blue wallpaper with red stripes",
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=torch.Generator().manual_seed(0),
+            use_resolution_binning=False,
+            clean_caption=False,
+        )
+    return time.perf_counter() - start
+
+
+def enable_kv(pipe, model: Path) -> dict:
+    """KV compression for 4K: the learned sidecar if the model has one, else average pooling x2."""
+    from model.kv_compress import apply_kv_compression, kv_settings, load_kv_compression
+
+    settings = load_kv_compression(pipe.transformer, model / "transformer")
+    if settings is None:
+        apply_kv_compression(pipe.transformer, 2, mode="avg")
+    return kv_settings(pipe.transformer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the eval (and timings when asked); print JSON + a readable line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "resources" / "demo_model")
+    parser.add_argument("--n", type=int, default=48, help="held-out prompts (0: skip the eval)")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--guidance", type=float, default=4.5)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--save", type=Path, default=None, help="write the images and per-prompt scores here")
+    parser.add_argument("--speed", action="store_true", help="time 1024x1024, 20 steps (plain pipeline call)")
+    parser.add_argument("--speed-4k", action="store_true", help="run 3840x2160 with KV compression")
+    parser.add_argument("--steps-4k", type=int, default=2, help="denoising steps for the 4K check")
+    args = parser.parse_args(argv)
+
+    from model.demo_data import evaluate_pipeline
+
+    pipe = load(args.model)
+    result: dict = {"model": str(args.model), "threads": torch.get_num_threads()}
+    if args.n:
+        start = time.perf_counter()
+        ev = evaluate_pipeline(
+            pipe, n=args.n, size=args.size, steps=args.steps, guidance=args.guidance, batch=args.batch
+        )
+        items = ev.pop("items")
+        ev["seconds"] = round(time.perf_counter() - start, 1)
+        result["eval"] = ev
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            rows = []
+            for i, item in enumerate(items):
+                item["image"].save(args.save / f"{i:03d}.png")
+                rows.append({k: v for k, v in item.items() if k != "image"})
+            (args.save / "scores.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    if args.speed:
+        time_call(pipe, 256, 256, 1, args.guidance)  # warm-up
+        result["speed_1024"] = {
+            "seconds": round(time_call(pipe, 1024, 1024, 20, args.guidance), 2),
+            "steps": 20,
+            "guidance": args.guidance,
+        }
+    if args.speed_4k:
+        settings = enable_kv(pipe, args.model)
+        seconds = time_call(pipe, 3840, 2160, args.steps_4k, args.guidance)
+        result["speed_4k"] = {"seconds": round(seconds, 1), "steps": args.steps_4k, "kv": settings}
+    print(json.dumps(result))
+    parts = []
+    if "eval" in result:
+        ev = result["eval"]
+        parts.append(
+            f"held-out prompts n={ev['n']} at {ev['size']}px: colour {ev['colour_acc']:.0%} "
+            f"(shade {ev['shade_acc']:.0%}), pattern {ev['pattern_acc']:.0%}"
+        )
+    if "speed_1024" in result:
+        parts.append(f"1024x1024 20 steps: {result['speed_1024']['seconds']:.1f} s")
+    if "speed_4k" in result:
+        s4 = result["speed_4k"]
+        parts.append(f"3840x2160 {s4['steps']} steps with KV x{s4['kv']['factor']}: {s4['seconds']:.0f} s")
+    print("; ".join(parts) or "nothing measured")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
