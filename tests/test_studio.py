@@ -267,6 +267,12 @@ def test_up_arrow_and_style_and_preset_double_click(qtbot):
     menu.actions()[0].trigger()
     menu.close()
     assert win.editor.prompt_text() == "an old prompt" and win.editor.negative_text() == "ugly"
+    win.editor.history_menu = None
+    win.activateWindow()
+    win.editor.prompt.setFocus()
+    qtbot.keyClick(win.editor.prompt, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+    assert win.editor.history_menu is not None  # Ctrl+H opens it too
+    win.editor.history_menu.close()
 
     win.editor.set_style("Cinematic")
     assert win.editor.final_prompt().startswith("an old prompt, cinematic")
@@ -280,6 +286,13 @@ def test_up_arrow_and_style_and_preset_double_click(qtbot):
     assert "rain-soaked city" in win.editor.prompt_text()
     assert win.size_picker.size() == (3840, 2160)
     assert win.editor.style() == "Cinematic"
+
+    from app.presets import load_presets
+
+    dragged = win.preset_list.mimeData([item])  # dragging a preset out writes NAME.preset.json
+    (url,) = dragged.urls()
+    assert url.toLocalFile().endswith(".preset.json")
+    assert load_presets(url.toLocalFile())[0].name == "Neon city"
     win.close()
 
 

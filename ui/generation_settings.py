@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QPushButton,
     QSpinBox,
+    QStyle,
     QToolButton,
     QWidget,
 )
@@ -65,11 +66,14 @@ class GenerationSettings(QWidget):
         self.seed_lock.setToolTip("Off: a new random seed each time. On: always this seed")
         self.reroll = QToolButton()
         self.reroll.setObjectName("reroll")
-        self.reroll.setText("🎲")
+        self.reroll.setText("Re-roll")
+        self.reroll.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.reroll.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.reroll.setToolTip("Pick a new random seed and lock it")
-        self.last_seed_button = QPushButton("Last: –")
+        self.last_seed_button = QPushButton("none yet")
         self.last_seed_button.setObjectName("lastSeed")
         self.last_seed_button.setFlat(True)
+        self.last_seed_button.setStyleSheet("text-align: left;")
         self.last_seed_button.setEnabled(False)
         self.last_seed_button.setToolTip("The seed of the last image; click to reuse it")
         seed_row = QHBoxLayout()
@@ -77,7 +81,6 @@ class GenerationSettings(QWidget):
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.seed_lock)
         seed_row.addWidget(self.reroll)
-        seed_row.addWidget(self.last_seed_button)
 
         self.count = QSpinBox()
         self.count.setObjectName("count")
@@ -93,6 +96,7 @@ class GenerationSettings(QWidget):
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
         form.addRow("Seed", seed_row)
+        form.addRow("Last seed", self.last_seed_button)
         form.addRow("Batch", self.count)
         form.addRow("KV compression", self.kv_compress)
         form.addRow("Memory", self.memory)
@@ -105,6 +109,8 @@ class GenerationSettings(QWidget):
     @staticmethod
     def _choice_combo(name: str, choices: tuple[str, ...], labels: dict[str, str]) -> QComboBox:
         combo = QComboBox()
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(12)
         combo.setObjectName(name)
         for choice in choices:
             combo.addItem(labels.get(choice, choice), choice)
@@ -125,7 +131,7 @@ class GenerationSettings(QWidget):
     def set_last_seed(self, seed: int) -> None:
         """Show the seed of the last image made."""
         self.last_seed = seed
-        self.last_seed_button.setText(f"Last: {seed}")
+        self.last_seed_button.setText(f"{seed} (click to reuse)")
         self.last_seed_button.setEnabled(0 <= seed <= MAX_SEED)
 
     def reuse_last_seed(self) -> None:

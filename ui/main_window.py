@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 APP_TITLE = "Sigma Studio"
 DEMO_HINT = "open Models ▸ Model manager… for full quality"
+BANNER_COLOURS = {"error": ("#f8d7da", "#58151c"), "info": ("#d1ecf1", "#0c5460")}  # readable in any theme
 
 
 class Banner(QFrame):
@@ -73,9 +74,12 @@ class Banner(QFrame):
 
     def show_message(self, text: str, kind: str = "error", action: str = "", slot: Any = None) -> None:
         """Show text ('error' or 'info') with an optional action button."""
+        background, foreground = BANNER_COLOURS.get(kind, BANNER_COLOURS["info"])
         self.setProperty("kind", kind)
-        self.style().unpolish(self)
-        self.style().polish(self)
+        self.setStyleSheet(
+            f"QFrame#banner {{ background: {background}; border-radius: 4px; }} "
+            f"QFrame#banner QLabel, QFrame#banner QToolButton {{ color: {foreground}; }}"
+        )
         self.text.setText(text)
         self._slot = slot
         self.action_button.setText(action)
@@ -169,7 +173,8 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setMinimumWidth(360)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(380)
 
         self.banner = Banner()
         self.live_view = LiveView()
@@ -192,7 +197,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([400, 680, 360])
+        splitter.setSizes([420, 660, 360])
         self.setCentralWidget(splitter)
 
     def _make_gallery_panel(self) -> QWidget:

@@ -37,7 +37,7 @@ def estimate_tokens(text: str) -> int:
 
 
 class PromptTextEdit(QPlainTextEdit):
-    """Plain-text prompt box: Ctrl+Enter submits, Up on the first line asks for the history."""
+    """Plain-text prompt box: Ctrl+Enter submits, Up on the first line or Ctrl+H asks for the history."""
 
     submitted = Signal()
     history_requested = Signal()
@@ -47,6 +47,9 @@ class PromptTextEdit(QPlainTextEdit):
         key, mods = event.key(), event.modifiers()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and mods & Qt.KeyboardModifier.ControlModifier:
             self.submitted.emit()
+            return
+        if key == Qt.Key.Key_H and mods == Qt.KeyboardModifier.ControlModifier:
+            self.history_requested.emit()  # when the editor's Ctrl+H shortcut did not see the key first
             return
         plain = mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
         if key == Qt.Key.Key_Up and plain and self.textCursor().blockNumber() == 0:
@@ -92,6 +95,8 @@ class PromptEditor(QWidget):
         self.history_button.clicked.connect(self.show_history)
 
         self.style_combo = QComboBox()
+        self.style_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.style_combo.setMinimumContentsLength(10)
         self.style_combo.setToolTip("A style adds its words to the prompt when you generate")
         self.style_combo.addItem(NO_STYLE, None)
         try:

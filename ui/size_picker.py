@@ -5,15 +5,24 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGridLayout,
     QLabel,
     QSpinBox,
-    QToolButton,
     QWidget,
 )
 
-from app.sizes import MAX_TARGET_SIDE, SizeError, SizePlan, SizePreset, find_preset, groups, plan_size
+from app.sizes import (
+    MAX_TARGET_SIDE,
+    SIZE_PRESETS,
+    SizeError,
+    SizePlan,
+    SizePreset,
+    find_preset,
+    groups,
+    plan_size,
+)
 
 CUSTOM = "custom"
 MIN_CUSTOM_SIDE = 256
@@ -32,6 +41,8 @@ class SizePicker(QWidget):
         self.combo = QComboBox()
         self.combo.setObjectName("sizePreset")
         self.combo.setMaxVisibleItems(24)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(16)
         model = QStandardItemModel(self.combo)
         for group, presets in groups().items():
             header = QStandardItem(group)
@@ -52,10 +63,8 @@ class SizePicker(QWidget):
 
         self.width_spin = self._side_spin("width")
         self.height_spin = self._side_spin("height")
-        self.lock = QToolButton()
+        self.lock = QCheckBox("Keep ratio")
         self.lock.setObjectName("ratioLock")
-        self.lock.setCheckable(True)
-        self.lock.setText("🔗")
         self.lock.setToolTip("Keep the aspect ratio when changing width or height")
         self.plan_label = QLabel()
         self.plan_label.setObjectName("sizePlan")
@@ -131,7 +140,10 @@ class SizePicker(QWidget):
         return True
 
     def set_size(self, width: int, height: int) -> None:
-        """Use a custom size (the preset combo shows Custom unless a preset has exactly this size)."""
+        """Use this size: the preset of exactly this size (no print DPI) when there is one, else Custom."""
+        same = next((p for p in SIZE_PRESETS if (p.width, p.height) == (width, height) and not p.dpi), None)
+        if same is not None and self.select_preset(same.key):
+            return
         self._updating = True
         try:
             self.width_spin.setValue(width)
@@ -188,8 +200,7 @@ class SizePicker(QWidget):
             self._updating = False
         self._changed()
 
-    def _lock_toggled(self, on: bool) -> None:
-        self.lock.setText("🔒" if on else "🔗")
+    def _lock_toggled(self, _on: bool) -> None:
         self._ratio = self.width_spin.value() / self.height_spin.value()
 
     def _changed(self) -> None:

@@ -9,9 +9,6 @@ THEMES = ("system", "light", "dark")
 
 _SHARED_QSS = """
 QLabel#tokenWarning, QLabel#bannerText { font-weight: bold; }
-QFrame#banner { border-radius: 4px; padding: 4px; }
-QFrame#banner[kind="error"] { background: #f8d7da; color: #58151c; }
-QFrame#banner[kind="info"] { background: #d1ecf1; color: #0c5460; }
 QPushButton#generate { font-weight: bold; padding: 6px 18px; }
 """
 
