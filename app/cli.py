@@ -66,7 +66,7 @@ def _check_out(out: str) -> None:
         raise UsageError(f"--out {out}: {parent} is not a folder")
 
 
-def _resolve_size(args) -> "object":
+def _resolve_size(args) -> object:
     from app.sizes import SizeError, plan_size, resolve_size
     from model.errors import BadRequest
 

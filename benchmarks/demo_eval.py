@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", action="store_true", help="time 1024x1024, 20 steps (plain pipeline call)")
     parser.add_argument("--speed-4k", action="store_true", help="run 3840x2160 with KV compression")
     parser.add_argument("--steps-4k", type=int, default=2, help="denoising steps for the 4K check")
+    parser.add_argument(
+        "--write-readme", action="store_true", help="put the results in MODEL/README.md (section 'Measured')"
+    )
     args = parser.parse_args(argv)
 
     from model.demo_data import evaluate_pipeline
@@ -119,8 +122,32 @@ def main(argv: list[str] | None = None) -> int:
     if "speed_4k" in result:
         s4 = result["speed_4k"]
         parts.append(f"3840x2160 {s4['steps']} steps with KV x{s4['kv']['factor']}: {s4['seconds']:.0f} s")
-    print("; ".join(parts) or "nothing measured")
+    line = "; ".join(parts) or "nothing measured"
+    print(line)
+    if args.write_readme:
+        write_readme(args.model / "README.md", result, line)
     return 0
+
+
+def write_readme(path: Path, result: dict, line: str) -> None:
+    """Replace (or add) the '## Measured' section of a model card with these results."""
+    import platform
+
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Model\n"
+    head = text.split("\n## Measured")[0].rstrip("\n")
+    machine = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        machine = torch.cuda.get_device_name(0)
+    section = [
+        "",
+        "## Measured (benchmarks/demo_eval.py)",
+        "",
+        f"- {line}",
+        f"- machine: {machine}; {time.strftime('%Y-%m-%d %H:%M')}",
+        f"- command: `python benchmarks/demo_eval.py {' '.join(sys.argv[1:])}`",
+        "",
+    ]
+    path.write_text(head + "\n" + "\n".join(section), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import json
 import random
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PIL import Image
@@ -334,8 +334,8 @@ class Engine:
         for index in range(int(request.count)):
             image_seed = (seed + index) % (MAX_SEED + 1)
             image = self._with_step_down(
-                lambda: self._generate_one(
-                    request, embeds, image_seed, (made_w, made_h), index, on_step, should_cancel
+                lambda seed=image_seed, k=index: self._generate_one(
+                    request, embeds, seed, (made_w, made_h), k, on_step, should_cancel
                 ),
                 notes,
             )

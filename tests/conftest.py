@@ -50,3 +50,19 @@ def tiny_transformer_dir(tmp_path_factory, tiny_pipe):
     path = tmp_path_factory.mktemp("models") / "tiny-transformer"
     tiny_pipe.transformer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_4k_dir(tmp_path_factory):
+    """A tiny pipeline whose costs stay linear at 4K on a CPU: one (compressed) DiT block and a VAE
+    without the mid-block attention (quadratic in latent pixels, minutes at 4096^2 on 2 cores)."""
+    from dataclasses import replace
+
+    from model.build import build_pipeline
+    from model.configs import Tiny
+
+    cfg = Tiny()
+    cfg = replace(cfg, transformer={**cfg.transformer, "num_layers": 1}, vae={**cfg.vae, "mid_block_add_attention": False})
+    path = tmp_path_factory.mktemp("models") / "tiny-4k"
+    build_pipeline(cfg).save_pretrained(path)
+    return path

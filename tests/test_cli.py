@@ -86,13 +86,13 @@ def test_failure_while_running_exits_1_without_output(tiny_pipeline_dir, tmp_pat
     assert not [p for p in tmp_path.iterdir() if p.name != "home"]
 
 
-def test_size_preset_beyond_4096_is_made_smaller_and_resized(tiny_pipeline_dir, tmp_path):
+def test_size_preset_beyond_4096_is_made_smaller_and_resized(tiny_4k_dir, tmp_path):
     from app.metadata import read_params
     from app.sizes import find_preset
 
     preset = find_preset("a3-portrait")
     out = tmp_path / "a3.png"
-    assert run_cli(gen(tiny_pipeline_dir, "--preset", "a3-portrait", "--seed", "2", "--steps", "1", "--out", str(out))) == 0
+    assert run_cli(gen(tiny_4k_dir, "--preset", "a3-portrait", "--seed", "2", "--steps", "1", "--out", str(out))) == 0
     with Image.open(out) as image:
         assert image.size == (preset.width, preset.height) and max(image.size) > 4096
         assert round(image.info["dpi"][0]) == preset.dpi

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -206,7 +206,7 @@ class DropTarget(DropHandlerMixin, QWidget):
 
 
 def _enter(widget: QWidget, mime: QMimeData) -> QDragEnterEvent:
-    event = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    event = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     event.setAccepted(False)
     QApplication.sendEvent(widget, event)

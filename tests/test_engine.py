@@ -170,22 +170,6 @@ def test_memory_plan_table_and_step_down():
         memory.plan_memory("cuda", "turbo")
 
 
-@pytest.fixture(scope="module")
-def tiny_4k_dir(tmp_path_factory):
-    """A tiny pipeline whose costs stay linear at 4K on a CPU: one (compressed) DiT block and a VAE
-    without the mid-block attention (quadratic in latent pixels, minutes at 4096^2 on 2 cores)."""
-    from dataclasses import replace
-
-    from model.build import build_pipeline
-    from model.configs import Tiny
-
-    cfg = Tiny()
-    cfg = replace(cfg, transformer={**cfg.transformer, "num_layers": 1}, vae={**cfg.vae, "mid_block_add_attention": False})
-    path = tmp_path_factory.mktemp("models") / "tiny-4k"
-    build_pipeline(cfg).save_pretrained(path)
-    return path
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [(3840, 2160), (4096, 4096)])
 def test_4k_runs_end_to_end(tiny_4k_dir, size):

@@ -171,7 +171,8 @@ def test_favourite_by_shortcut_star_and_filter(qtbot, panel, gallery):
 
     # clicking the star of the second cell toggles it without selecting it
     rect = panel.view.visualRect(panel.model.index(1))
-    star = panel.delegate.star_rect(rect).center()
+    pixmap = panel.model.index(1).data(Qt.ItemDataRole.DecorationRole)  # the star sits on the thumbnail
+    star = panel.delegate.star_rect(rect, pixmap).center()
     qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=star)
     assert gallery.get(panel.model.id_at(1)).favourite
 

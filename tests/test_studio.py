@@ -310,6 +310,39 @@ def test_size_picker_says_what_the_model_makes(qtbot):
     win.close()
 
 
+def test_size_combo_names_the_preset_the_sides_match(qtbot):
+    win = make_window(qtbot)
+    picker = win.size_picker
+    assert picker.combo.currentData() == "4k-uhd" and picker.size() == (3840, 2160)  # the default
+    assert picker.combo.currentText().startswith("4K UHD")  # no indent in the closed combo
+    picker.combo.setCurrentIndex(picker.combo.findData(CUSTOM, Qt.ItemDataRole.UserRole))
+    picker.width_spin.setValue(2560)
+    picker.height_spin.setValue(1440)
+    assert picker.combo.currentData() == "1440p"  # typed sides that are a preset show that preset
+    picker.width_spin.setValue(2576)
+    assert picker.combo.currentData() == CUSTOM
+    picker.set_size(3840, 2160)
+    assert picker.combo.currentData() == "4k-uhd"
+    win.close()
+
+
+def test_side_panel_fits_without_horizontal_clipping(qtbot):
+    win = make_window(qtbot)
+    win.resize(1280, 800)
+    qtbot.wait(50)
+    panel = win.side_panel
+    assert panel.viewport().width() >= panel.widget().minimumSizeHint().width()
+    win.splitter.setSizes([0, 2000, 300])  # dragged as narrow as it goes: still whole, never collapsed
+    qtbot.wait(50)
+    assert panel.width() >= panel.minimumWidth() > 0
+    assert panel.viewport().width() >= panel.widget().minimumSizeHint().width()
+    settings = win.gen_settings
+    assert settings.seed.text() == "random"  # not a seed that will not be used
+    settings.seed_lock.setChecked(True)
+    assert settings.seed.text().isdigit()
+    win.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Responsiveness, closing, errors
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -75,6 +76,11 @@ class ExportDialog(QDialog):
         self.sizes = QTreeWidget(self)
         self.sizes.setHeaderLabels(["Size", "Pixels", "DPI"])
         self.sizes.setRootIsDecorated(True)
+        header = self.sizes.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the names, never cut to "4K …"
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self._group_items: dict[str, QTreeWidgetItem] = {}
         for group, presets in groups().items():
             parent_item = self._group(group)
@@ -188,6 +194,7 @@ class ExportDialog(QDialog):
         self.export_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self._cancel_clicked)
         self.update_plan()
+        self.sizes.setCurrentItem(None)  # no focus frame on the first group before the user picks anything
 
     # -- size list ----------------------------------------------------------------------------
 
@@ -234,7 +241,10 @@ class ExportDialog(QDialog):
             raise ValueError(f"Unknown size preset(s): {', '.join(unknown)}")
         for item in self._size_items():
             key, _target = item.data(0, TargetRole)
-            item.setCheckState(0, Qt.CheckState.Checked if key and key in keys else Qt.CheckState.Unchecked)
+            checked = bool(key and key in keys)
+            item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+            if checked and item.parent() is not None:
+                item.parent().setExpanded(True)  # a checked size is never hidden in a folded group
 
     def targets(self) -> list[ExportTarget]:
         """The checked sizes, in list order."""

@@ -33,6 +33,7 @@ from PySide6.QtGui import (
     QImage,
     QKeySequence,
     QPainter,
+    QPalette,
     QPixmap,
 )
 from PySide6.QtWidgets import (
@@ -54,7 +55,7 @@ from PySide6.QtWidgets import (
 from ui.tasks import run_task
 
 ICON_SIZE = 160
-CELL = QSize(ICON_SIZE + 20, ICON_SIZE + 34)
+CELL = QSize(ICON_SIZE + 14, ICON_SIZE + 34)
 PAGE_SIZE = 40
 RECORD_CACHE = 3000
 PIXMAP_CACHE = 600
@@ -386,32 +387,45 @@ class GalleryDelegate(QStyledItemDelegate):
         """Every cell has the same size (the view relies on it for fast layout)."""
         return CELL
 
-    def star_rect(self, cell: QRect) -> QRect:
-        """Where the star sits in a cell (top right of the thumbnail)."""
-        return QRect(cell.right() - self.STAR - 8, cell.top() + 6, self.STAR, self.STAR)
+    @staticmethod
+    def image_rect(cell: QRect, pixmap: Any) -> QRect:
+        """Where the thumbnail is drawn in a cell: centred across, resting on the caption (as file managers do)."""
+        size = pixmap.size() if isinstance(pixmap, QPixmap) and not pixmap.isNull() else QSize(ICON_SIZE, ICON_SIZE)
+        x = cell.left() + (cell.width() - size.width()) // 2
+        y = cell.top() + 6 + ICON_SIZE - size.height()
+        return QRect(x, y, size.width(), size.height())
+
+    def star_rect(self, cell: QRect, pixmap: Any = None) -> QRect:
+        """Where the star sits: in the top right corner of the thumbnail itself."""
+        image = self.image_rect(cell, pixmap)
+        return QRect(image.right() - self.STAR - 3, image.top() + 3, self.STAR, self.STAR)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         """Draw selection, thumbnail, star and elided prompt."""
         painter.save()
         cell = option.rect
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        if selected:
-            painter.fillRect(cell.adjusted(2, 2, -2, -2), option.palette.highlight())
         record = index.data(RecordRole)  # one look-up for prompt and star
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        image = self.image_rect(cell, pixmap)
+        text_rect = QRect(cell.left() + 4, cell.top() + ICON_SIZE + 8, cell.width() - 8, 20)
+        if selected:  # around the thumbnail and its caption, not the empty space above a wide image
+            painter.fillRect(QRect(cell.left() + 2, image.top() - 4, cell.width() - 4,
+                                   text_rect.bottom() + 3 - image.top()), option.palette.highlight())
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            x = cell.left() + (cell.width() - pixmap.width()) // 2
-            y = cell.top() + 6 + (ICON_SIZE - pixmap.height()) // 2
-            painter.drawPixmap(x, y, pixmap)
+            painter.drawPixmap(image.topLeft(), pixmap)
         favourite = bool(record is not None and record.favourite)
-        star = self.star_rect(cell)
+        star = self.star_rect(cell, pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 110))  # a dark disc keeps the star readable on light images
+        painter.drawEllipse(star)
         font = QFont(painter.font())
-        font.setPixelSize(18)
+        font.setPixelSize(16)
         painter.setFont(font)
-        painter.setPen(QColor("#f5c518") if favourite else QColor(255, 255, 255, 150))
+        painter.setPen(QColor("#f5c518") if favourite else QColor(255, 255, 255, 200))
         painter.drawText(star, Qt.AlignmentFlag.AlignCenter, "★" if favourite else "☆")
         painter.setFont(option.font)
-        text_rect = QRect(cell.left() + 4, cell.top() + ICON_SIZE + 10, cell.width() - 8, 20)
         text = option.fontMetrics.elidedText(
             (record.prompt or "(no prompt)") if record is not None else "", Qt.TextElideMode.ElideRight,
             text_rect.width(),
@@ -422,14 +436,13 @@ class GalleryDelegate(QStyledItemDelegate):
 
     def editorEvent(self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: QModelIndex) -> bool:
         """A click on the star toggles the favourite without changing the selection."""
-        if event.type() == QEvent.Type.MouseButtonRelease and self.star_rect(option.rect).contains(
-            event.position().toPoint()
-        ):
-            self.star_clicked.emit(index)
-            return True
-        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick) and self.star_rect(
-            option.rect
-        ).contains(event.position().toPoint()):
+        if event.type() not in (QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonPress,
+                                QEvent.Type.MouseButtonDblClick):
+            return super().editorEvent(event, model, option, index)
+        star = self.star_rect(option.rect, index.data(Qt.ItemDataRole.DecorationRole))
+        if star.contains(event.position().toPoint()):
+            if event.type() == QEvent.Type.MouseButtonRelease:
+                self.star_clicked.emit(index)
             return True
         return super().editorEvent(event, model, option, index)
 
@@ -437,6 +450,23 @@ class GalleryDelegate(QStyledItemDelegate):
 # ---------------------------------------------------------------------------------------------
 # Panel
 # ---------------------------------------------------------------------------------------------
+
+class GalleryListView(QListView):
+    """The thumbnail grid; says what to do when it has nothing to show instead of staying blank."""
+
+    empty_text = ""
+
+    def paintEvent(self, event: Any) -> None:
+        """Draw the grid, or the empty-state text centred in it."""
+        super().paintEvent(event)
+        model = self.model()
+        if self.empty_text and model is not None and model.rowCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            rect = self.viewport().rect().adjusted(16, 16, -16, -16)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
+            painter.end()
+
 
 def reveal_in_folder(path: Path) -> None:
     """Show a file in the system file manager (selected where the platform allows it)."""
@@ -471,7 +501,7 @@ class GalleryPanel(QWidget):
 
         self.model = GalleryModel(gallery, self)
         self.delegate = GalleryDelegate(self)
-        self.view = QListView(self)
+        self.view = GalleryListView(self)
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
@@ -509,7 +539,7 @@ class GalleryPanel(QWidget):
         top.addWidget(self.favourites)
         top.addWidget(self.count_label)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.undo_bar)
@@ -718,6 +748,13 @@ class GalleryPanel(QWidget):
     def _update_count(self) -> None:
         count = self.model.rowCount()
         self.count_label.setText(f"{count} image{'s' if count != 1 else ''}")
+        if self.model.text or self.model.favourites_only:
+            what = "favourites" if self.model.favourites_only else "images"
+            found = f" matching “{self.model.text}”" if self.model.text else ""
+            self.view.empty_text = f"No {what}{found}."
+        else:
+            self.view.empty_text = "No images yet.\nEverything you generate is kept here with its settings."
+        self.view.viewport().update()
 
     def showEvent(self, event: Any) -> None:
         """On show, give way to window shortcuts with the same keys."""

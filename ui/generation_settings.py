@@ -33,6 +33,29 @@ MEMORY_LABELS = {
 }
 
 
+class SeedSpinBox(QDoubleSpinBox):
+    """The seed; while it is not locked it reads "random" rather than a number that will not be used."""
+
+    RANDOM_TEXT = "random"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._random = False
+
+    def set_random(self, on: bool) -> None:
+        """Show "random" (on) or the seed value (off)."""
+        self._random = on
+        self.lineEdit().setText(self.textFromValue(self.value()))
+
+    def textFromValue(self, value: float) -> str:
+        """The seed as digits, or "random" while unlocked."""
+        return self.RANDOM_TEXT if self._random else super().textFromValue(value)
+
+    def valueFromText(self, text: str) -> float:
+        """Digits to a seed; "random" keeps the current value."""
+        return self.value() if text.strip() == self.RANDOM_TEXT else super().valueFromText(text)
+
+
 class GenerationSettings(QWidget):
     """Form with the sampling settings; `values()` gives them as a dict of plain values."""
 
@@ -55,7 +78,7 @@ class GenerationSettings(QWidget):
         self.guidance.setValue(4.5)
         self.guidance.setToolTip("How closely to follow the prompt (CFG scale); 4.5 is the default")
 
-        self.seed = QDoubleSpinBox()
+        self.seed = SeedSpinBox()
         self.seed.setObjectName("seed")
         self.seed.setDecimals(0)
         self.seed.setRange(0, MAX_SEED)
@@ -120,6 +143,7 @@ class GenerationSettings(QWidget):
 
     def _lock_toggled(self, on: bool) -> None:
         self.seed.setEnabled(on)
+        self.seed.set_random(not on)
 
     def reroll_seed(self) -> int:
         """Pick a random seed and lock it."""

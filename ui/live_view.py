@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsPixmapItem,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 ZOOM_STEP = 1.25
+CANVAS_COLOUR = "#3a3a3a"
 MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 
 
@@ -51,7 +52,7 @@ class ImageView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState)
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setBackgroundBrush(Qt.GlobalColor.darkGray)
+        self.setBackgroundBrush(QColor(CANVAS_COLOUR))  # a neutral dark canvas in any theme
         self.fit_mode = True
         self.image_size: tuple[int, int] = (0, 0)
         self.placeholder = QGraphicsSimpleTextItem()

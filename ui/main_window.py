@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStyle,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -170,11 +171,16 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         left_layout.addLayout(buttons)
         left_layout.addWidget(presets_box, 2)
         scroll = QScrollArea()
+        scroll.setObjectName("sidePanel")
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(380)
+        # Never narrower than what its widgets need, with room for the vertical scroll bar on short
+        # screens: with no horizontal scroll bar, anything narrower would cut the widgets off.
+        scrollbar = scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        scroll.setMinimumWidth(left.minimumSizeHint().width() + scrollbar + 2)
+        self.side_panel = scroll
 
         self.banner = Banner()
         self.live_view = LiveView()
@@ -197,7 +203,12 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([420, 660, 360])
+        for index in range(splitter.count()):
+            splitter.setCollapsible(index, False)  # a panel dragged to nothing looks like a broken window
+        self.tabs.setMinimumWidth(300)
+        center.setMinimumWidth(320)
+        splitter.setSizes([max(420, scroll.minimumWidth()), 640, 400])  # two thumbnail columns on the right
+        self.splitter = splitter
         self.setCentralWidget(splitter)
 
     def _make_gallery_panel(self) -> QWidget:
@@ -264,8 +275,15 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.model_label.linkActivated.connect(lambda _link: self.open_model_manager())
         self.device_label = QLabel("")
         self.device_label.setObjectName("deviceLabel")
+        self.model_label.setContentsMargins(0, 0, 6, 0)
+        self.device_label.setContentsMargins(6, 0, 4, 0)
+        self.device_separator = QFrame()
+        self.device_separator.setFrameShape(QFrame.Shape.VLine)
+        self.device_separator.setFrameShadow(QFrame.Shadow.Sunken)
+        self.device_separator.hide()  # shown with the device, once a model is loaded
         status = self.statusBar()
         status.addPermanentWidget(self.model_label)
+        status.addPermanentWidget(self.device_separator)
         status.addPermanentWidget(self.device_label)
 
     def _connect(self) -> None:
@@ -412,8 +430,8 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         else:
             self.model_label.setText(f"Model: <b>{_escape(name)}</b>")
             self.model_label.setToolTip(str(info.get("source", "")))
-        parts = [info.get("device", ""), info.get("dtype", ""), info.get("memory_mode", "")]
-        self.device_label.setText(" · ".join(str(p) for p in parts if p))
+        self.device_label.setText(_device_text(info))
+        self.device_separator.setVisible(bool(self.device_label.text()))
         self.device_label.setToolTip(str(info.get("plan", "")))
         self.show_status(f"Loaded {name}")
         if self.banner.property("model_error"):
@@ -656,6 +674,19 @@ def _open_gallery() -> Any:
     from app.gallery import Gallery
 
     return Gallery()
+
+
+MODE_NAMES = {"gpu": "all on GPU", "offload": "text encoder offloaded", "sequential": "sequential offload"}
+
+
+def _device_text(info: dict) -> str:
+    """'cuda · bfloat16 · text encoder offloaded' for the status bar (no word twice)."""
+    device = str(info.get("device") or "")
+    mode = str(info.get("memory_mode") or "")
+    parts = [device, str(info.get("dtype") or "")]
+    if mode and mode not in (device, "cpu"):
+        parts.append(MODE_NAMES.get(mode, mode))
+    return " · ".join(p for p in parts if p)
 
 
 def _escape(text: str) -> str:

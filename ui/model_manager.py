@@ -187,9 +187,9 @@ class ModelManagerDialog(QDialog):
         spec = _spec_for(row)
         title = str(row.get("name"))
         if kind == "demo":
-            title += "  — the built-in demo (works offline, low quality)"
-        elif kind == "base":
-            title += "  — needed by every released variant"
+            title += " — works offline, low quality"
+        elif kind == "base" and "needed" not in title.lower():
+            title += " — needed by every released variant"
         if spec is not None and spec == current:
             title = "✓ " + title
         name_item = QTableWidgetItem(title)
@@ -241,6 +241,7 @@ class ModelManagerDialog(QDialog):
             reveal.setToolTip(str(row["path"]))
             reveal.clicked.connect(lambda _checked=False, p=str(row["path"]): self._open(p))
             layout.addWidget(reveal)
+        layout.addStretch(1)  # buttons keep their size instead of one filling the cell
         return cell
 
     def row_for(self, key: str) -> dict | None:

@@ -6,7 +6,7 @@ import re
 import tempfile
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +42,20 @@ class PromptTextEdit(QPlainTextEdit):
     submitted = Signal()
     history_requested = Signal()
 
+    def __init__(self, lines: int = 6, min_lines: int = 3, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._lines = lines
+        self.setMinimumHeight(self._height_for(min_lines))
+
+    def _height_for(self, lines: int) -> int:
+        margins = self.contentsMargins()
+        document = int(self.document().documentMargin() * 2)
+        return self.fontMetrics().lineSpacing() * lines + document + margins.top() + margins.bottom() + 4
+
+    def sizeHint(self) -> QSize:
+        """A few lines high (QPlainTextEdit asks for ~12), so the side panel fits without scrolling."""
+        return QSize(super().sizeHint().width(), self._height_for(self._lines))
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Ctrl+Enter and Up-on-first-line are ours; everything else edits text."""
         key, mods = event.key(), event.modifiers()
@@ -71,15 +85,15 @@ class PromptEditor(QWidget):
         self._exact: tuple[str, int] | None = None
         self.history_menu: QMenu | None = None
 
-        self.prompt = PromptTextEdit()
+        self.prompt = PromptTextEdit(lines=6, min_lines=3)
         self.prompt.setObjectName("prompt")
         self.prompt.setPlaceholderText("Describe the image… (Ctrl+Enter generates, ↑ or Ctrl+H recalls)")
         self.prompt.setTabChangesFocus(True)
-        self.negative = PromptTextEdit()
+        self.negative = PromptTextEdit(lines=2, min_lines=2)
         self.negative.setObjectName("negative")
         self.negative.setPlaceholderText("Negative prompt: what to avoid (optional)")
         self.negative.setTabChangesFocus(True)
-        self.negative.setFixedHeight(56)
+        self.negative.setFixedHeight(self.negative.sizeHint().height())
 
         self.token_label = QLabel()
         self.token_label.setObjectName("tokenCount")
@@ -267,6 +281,14 @@ class PresetList(QListWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.itemDoubleClicked.connect(lambda item: self.preset_activated.emit(item.data(Qt.ItemDataRole.UserRole)))
         self._drag_dir = tempfile.mkdtemp(prefix="sigma-presets-")
+        self.setMinimumHeight(self._rows_height(3))
+
+    def _rows_height(self, rows: int) -> int:
+        return self.fontMetrics().height() * rows + 2 * self.frameWidth() + 6
+
+    def sizeHint(self) -> QSize:
+        """About six presets high; the panel gives it more room when there is some."""
+        return QSize(super().sizeHint().width(), self._rows_height(6))
 
     def set_presets(self, presets: list[Preset]) -> None:
         """Show these presets (replacing the list)."""

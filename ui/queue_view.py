@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -26,6 +31,42 @@ STATE_TEXT = {
 }
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with … to the width it gets, instead of widening its row."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        """Keep the whole text; show what fits."""
+        self._full = text
+        self._elide()
+
+    def text(self) -> str:
+        """The whole text (not the shortened one drawn)."""
+        return self._full
+
+    def resizeEvent(self, event: Any) -> None:
+        """Re-shorten for the new width."""
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width()))
+        super().setText(shown)
+
+    def minimumSizeHint(self) -> QSize:
+        """As narrow as a few letters."""
+        return QSize(self.fontMetrics().horizontalAdvance("Mmm…"), super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:
+        """Modest: the row takes its width from the list, not from the text."""
+        return QSize(self.fontMetrics().horizontalAdvance("M" * 12), super().sizeHint().height())
+
+
 class JobRow(QWidget):
     """One job: title, state, progress, and ↑ ↓ ✕ buttons."""
 
@@ -33,7 +74,7 @@ class JobRow(QWidget):
         super().__init__(parent)
         self.job = job
         self.queue = queue
-        self.title = QLabel(job.title)
+        self.title = ElidedLabel(job.title)
         self.title.setToolTip(job.request.prompt)
         self.state = QLabel()
         self.state.setObjectName("jobState")
@@ -96,9 +137,16 @@ class QueueView(QWidget):
         self.queue = queue
         self.list = QListWidget()
         self.list.setObjectName("queueList")
-        self.empty = QLabel("No jobs yet: write a prompt and press Generate (Ctrl+Enter).")
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows fit the width
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.empty = QLabel("No jobs yet.\nWrite a prompt and press Generate (Ctrl+Enter):\nyour jobs line up here.")
+        self.empty.setObjectName("queueEmpty")
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.empty.setFrameShape(QFrame.Shape.StyledPanel)  # stands in for the list, framed like it
+        self.empty.setBackgroundRole(QPalette.ColorRole.Base)
+        self.empty.setAutoFillBackground(True)
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(queue.clear_finished)
         self.summary = QLabel()
@@ -106,8 +154,8 @@ class QueueView(QWidget):
         bottom.addWidget(self.summary, 1)
         bottom.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.empty)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.empty, 1)
         layout.addWidget(self.list, 1)
         layout.addLayout(bottom)
 
@@ -154,7 +202,9 @@ class QueueView(QWidget):
         waiting = self.queue.count(JobState.queued)
         running = self.queue.count(JobState.running)
         self.summary.setText(f"{running} running · {waiting} waiting" if running or waiting else "Idle")
-        self.empty.setVisible(len(self.queue) == 0)
+        empty = len(self.queue) == 0
+        self.empty.setVisible(empty)
+        self.list.setVisible(not empty)
         self.clear_button.setEnabled(any(job.state.is_finished for job in self.queue))
 
     def _current_changed(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:

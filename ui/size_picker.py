@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -10,6 +10,8 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
     QSpinBox,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QWidget,
 )
 
@@ -25,7 +27,17 @@ from app.sizes import (
 )
 
 CUSTOM = "custom"
+DEFAULT_PRESET = "4k-uhd"
 MIN_CUSTOM_SIDE = 256
+
+
+class _IndentedDelegate(QStyledItemDelegate):
+    """Indents the sizes under their bold group headers in the popup (the closed combo shows no indent)."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        if index.data(Qt.ItemDataRole.UserRole) not in (None, CUSTOM):
+            option.text = "    " + option.text
 
 
 class SizePicker(QWidget):
@@ -52,7 +64,7 @@ class SizePicker(QWidget):
             header.setFont(font)
             model.appendRow(header)
             for preset in presets:
-                item = QStandardItem(f"   {preset.label} — {preset.width}×{preset.height}")
+                item = QStandardItem(f"{preset.label} — {preset.width}×{preset.height}")
                 item.setData(preset.key, Qt.ItemDataRole.UserRole)
                 item.setToolTip(preset.note)
                 model.appendRow(item)
@@ -60,6 +72,7 @@ class SizePicker(QWidget):
         custom.setData(CUSTOM, Qt.ItemDataRole.UserRole)
         model.appendRow(custom)
         self.combo.setModel(model)
+        self.combo.setItemDelegate(_IndentedDelegate(self.combo))
 
         self.width_spin = self._side_spin("width")
         self.height_spin = self._side_spin("height")
@@ -86,7 +99,7 @@ class SizePicker(QWidget):
         self.width_spin.valueChanged.connect(lambda _v: self._side_edited(self.width_spin))
         self.height_spin.valueChanged.connect(lambda _v: self._side_edited(self.height_spin))
         self.lock.toggled.connect(self._lock_toggled)
-        self.select_preset("1080p")
+        self.select_preset(DEFAULT_PRESET)
 
     def _side_spin(self, name: str) -> QSpinBox:
         spin = QSpinBox()
@@ -139,10 +152,18 @@ class SizePicker(QWidget):
         self._preset_chosen(index)
         return True
 
+    def _combo_index_for(self, width: int, height: int) -> int:
+        """Combo row of the preset of exactly this size (no print DPI), else of 'Custom size…'."""
+        same = next((p for p in SIZE_PRESETS if (p.width, p.height) == (width, height) and not p.dpi), None)
+        index = self.combo.findData(same.key, Qt.ItemDataRole.UserRole) if same is not None else -1
+        return index if index >= 0 else self.combo.findData(CUSTOM, Qt.ItemDataRole.UserRole)
+
     def set_size(self, width: int, height: int) -> None:
         """Use this size: the preset of exactly this size (no print DPI) when there is one, else Custom."""
-        same = next((p for p in SIZE_PRESETS if (p.width, p.height) == (width, height) and not p.dpi), None)
-        if same is not None and self.select_preset(same.key):
+        index = self._combo_index_for(width, height)
+        if self.combo.itemData(index, Qt.ItemDataRole.UserRole) != CUSTOM:
+            self.combo.setCurrentIndex(index)
+            self._preset_chosen(index)
             return
         self._updating = True
         try:
@@ -195,7 +216,8 @@ class SizePicker(QWidget):
                     self.width_spin.setValue(round(self.height_spin.value() * self._ratio))
             else:
                 self._ratio = self.width_spin.value() / self.height_spin.value()
-            self.combo.setCurrentIndex(self.combo.findData(CUSTOM, Qt.ItemDataRole.UserRole))
+            # typing a preset's exact size shows that preset; anything else is a custom size
+            self.combo.setCurrentIndex(self._combo_index_for(*self.size()))
         finally:
             self._updating = False
         self._changed()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
 
 THEMES = ("system", "light", "dark")
 
@@ -41,6 +41,35 @@ def _dark_palette() -> QPalette:
     return palette
 
 
+class _DarkFusionStyle(QProxyStyle):
+    """Fusion with check boxes and radio buttons that stay visible on a dark palette.
+
+    Fusion outlines them in the window colour darkened, which on a dark palette is the colour of the
+    box itself: unchecked boxes (as in the export dialog's size list) vanished.
+    """
+
+    OUTLINE_BASE = QColor("#a0a0a0")  # Fusion draws the outline as this colour darker(140)
+
+    _INDICATORS = (
+        QStyle.PrimitiveElement.PE_IndicatorCheckBox,
+        QStyle.PrimitiveElement.PE_IndicatorItemViewItemCheck,
+        QStyle.PrimitiveElement.PE_IndicatorRadioButton,
+    )
+
+    def __init__(self) -> None:
+        super().__init__("Fusion")
+
+    def drawPrimitive(self, element: QStyle.PrimitiveElement, option: QStyleOption, painter: QPainter,
+                      widget: QWidget | None = None) -> None:
+        """Indicators get a palette whose outline contrasts with the box; the rest is Fusion's."""
+        if element in self._INDICATORS:
+            option = type(option)(option)
+            palette = QPalette(option.palette)
+            palette.setColor(QPalette.ColorRole.Window, self.OUTLINE_BASE)
+            option.palette = palette
+        super().drawPrimitive(element, option, painter, widget)
+
+
 def apply_theme(app: QApplication, name: str) -> str:
     """Apply 'system', 'light' or 'dark' to the whole app; returns the name applied."""
     name = name if name in THEMES else "system"
@@ -50,8 +79,11 @@ def apply_theme(app: QApplication, name: str) -> str:
     if name == "system":
         app.setStyle(str(_system_state["style"]))
         app.setPalette(_system_state["palette"])  # type: ignore[arg-type]
+    elif name == "dark":
+        app.setStyle(_DarkFusionStyle())
+        app.setPalette(_dark_palette())
     else:
         app.setStyle("Fusion")
-        app.setPalette(_dark_palette() if name == "dark" else app.style().standardPalette())
+        app.setPalette(app.style().standardPalette())
     app.setStyleSheet(_SHARED_QSS)
     return name
