@@ -34,23 +34,45 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
-def build_engine(variant: int):
+DEVICE = "cuda"
+
+
+def sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_bytes() -> int:
+    return torch.cuda.max_memory_allocated() if DEVICE == "cuda" else 0
+
+
+def reset_peak() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def build_engine(variant: int, tiny: bool = False):
     from diffusers import PixArtSigmaPipeline
 
     from model.build import build_transformer, build_vae, byte_tokenizer, sigma_scheduler
     from model.configs import SigmaXL2
     from model.engine import Engine, ModelInfo
 
-    cfg = SigmaXL2(variant)
-    engine = Engine(device="cuda", memory_mode="gpu")
-    transformer = build_transformer(cfg).to(torch.bfloat16).eval().requires_grad_(False)
-    vae = build_vae(cfg).to(torch.bfloat16).eval().requires_grad_(False)
+    from model.configs import Tiny
+
+    cfg = Tiny() if tiny else SigmaXL2(variant)
+    dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32
+    engine = Engine(device=DEVICE, memory_mode="gpu")
+    transformer = build_transformer(cfg).to(dtype).eval().requires_grad_(False)
+    vae = build_vae(cfg).to(dtype).eval().requires_grad_(False)
     engine.pipe = PixArtSigmaPipeline(
         tokenizer=byte_tokenizer(), text_encoder=None, vae=vae, transformer=transformer, scheduler=sigma_scheduler()
     )
     engine.pipe.set_progress_bar_config(disable=True)
     engine.loaded = SimpleNamespace(kv=None, name=f"PixArt-Sigma-XL-2-{variant} (random weights)")
-    engine.info = ModelInfo(engine.loaded.name, "random", False, "cuda", "bfloat16", "gpu", "")
+    engine.info = ModelInfo(engine.loaded.name, "random", False, DEVICE, str(dtype), "gpu", "")
+    engine.caption_channels = cfg.transformer["caption_channels"]
     return engine
 
 
@@ -58,7 +80,7 @@ def run_one(engine, mode: str, size: tuple[int, int], kv: str, steps: int, budge
     from model import memory
     from model.engine import GenerationRequest
 
-    plan = memory.plan_memory("cuda", mode)
+    plan = memory.plan_memory(DEVICE, mode)
     engine._applied_mode = None if engine._applied_mode != "sequential" else "sequential"
     engine._apply_plan(plan)
     engine.vae_budget_bytes = budget
@@ -69,24 +91,23 @@ def run_one(engine, mode: str, size: tuple[int, int], kv: str, steps: int, budge
     factor = resolve_kv_factor(kv, tokens)
     engine._set_kv(factor, [])
     embeds = {
-        "embeds": torch.randn(1, 300, 4096),
+        "embeds": torch.randn(1, 300, engine.caption_channels),
         "mask": torch.ones(1, 300, dtype=torch.long),
-        "neg_embeds": torch.randn(1, 300, 4096),
+        "neg_embeds": torch.randn(1, 300, engine.caption_channels),
         "neg_mask": torch.ones(1, 300, dtype=torch.long),
     }
     marks: list[float] = []
 
     def on_step(info) -> None:
         if info.phase == "denoise":
-            torch.cuda.synchronize()
+            sync()
             marks.append(time.perf_counter())
 
     request = GenerationRequest("random", width=width, height=height, steps=steps, kv_compress=kv)
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
+    reset_peak()
     start = time.perf_counter()
     engine._generate_one(request, embeds, 0, size, 0, on_step, None)
-    torch.cuda.synchronize()
+    sync()
     end = time.perf_counter()
     step_times = [b - a for a, b in zip(marks, marks[1:])] or [marks[0] - start]
     return dict(
@@ -95,7 +116,7 @@ def run_one(engine, mode: str, size: tuple[int, int], kv: str, steps: int, budge
         mode=mode,
         kv_factor=factor,
         vae=plan.vae_tiling if budget is None else f"auto (budget {budget / GiB:.0f} GiB)",
-        peak_vram_gib=round(torch.cuda.max_memory_allocated() / GiB, 2),
+        peak_vram_gib=round(peak_bytes() / GiB, 2),
         s_per_step=round(statistics.median(step_times), 3),
         decode_s=round(end - marks[-1], 2),
     )
@@ -111,18 +132,24 @@ def main() -> int:
     parser.add_argument("--vae-budget-gb", type=float, default=4.0, help="VAE decode budget (tiled above it)")
     parser.add_argument("--max-seconds", type=float, default=240)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--dry-run", action="store_true", help="tiny model on the CPU: checks this script only")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("no CUDA GPU: this check is for a GPU machine", file=sys.stderr)
+    global DEVICE
+    if args.dry_run:
+        DEVICE = "cpu"
+    elif not torch.cuda.is_available():
+        print("no CUDA GPU: this check is for a GPU machine (--dry-run checks the script on a CPU)", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    engine = build_engine(args.variant)
+    engine = build_engine(args.variant, tiny=args.dry_run)
     budget = int(args.vae_budget_gb * GiB)
     seq_sizes = set(parse_sizes(args.sequential_sizes))
     rows = []
     for mode in args.modes.split(","):
         if mode == "sequential":
-            engine = build_engine(args.variant)  # group-offload hooks stay on a model: fresh one
+            if DEVICE == "cpu":
+                continue  # offload modes need an accelerator
+            engine = build_engine(args.variant, tiny=args.dry_run)  # group-offload hooks stay: fresh one
         for size in parse_sizes(args.sizes):
             if mode == "sequential" and size not in seq_sizes:
                 continue
@@ -143,7 +170,8 @@ def main() -> int:
                         f" {row['s_per_step']:.3f} s/step, decode {row['decode_s']:.2f} s",
                         flush=True,
                     )
-    report = dict(device=torch.cuda.get_device_name(), torch=torch.__version__, rows=rows)
+    name = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu (dry run)"
+    report = dict(device=name, torch=torch.__version__, rows=rows)
     text = json.dumps(report, indent=1)
     if args.out:
         Path(args.out).write_text(text)
