@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+
+from model.request import GenerationRequest
 
 
 class JobState(Enum):
@@ -28,19 +30,9 @@ class JobState(Enum):
 
 
 @dataclass
-class JobRequest:
-    """What to generate, as plain values; `engine_kwargs()` turns it into a GenerationRequest."""
+class JobRequest(GenerationRequest):
+    """A GenerationRequest plus what the app needs around it (print DPI, style, size preset)."""
 
-    prompt: str
-    negative: str = ""
-    width: int = 1024
-    height: int = 1024
-    steps: int = 20
-    guidance: float = 4.5
-    seed: int | None = None
-    count: int = 1
-    kv_compress: str = "auto"
-    memory: str | None = None
     dpi: int | None = None
     style: str | None = None  # already applied to `prompt`; kept for the image's metadata
     preset: str | None = None
@@ -48,18 +40,8 @@ class JobRequest:
     def engine_kwargs(self, made: tuple[int, int] | None = None) -> dict[str, Any]:
         """Keyword arguments for model.engine.GenerationRequest (size = what the model makes)."""
         width, height = made or (self.width, self.height)
-        return {
-            "prompt": self.prompt,
-            "negative": self.negative,
-            "width": width,
-            "height": height,
-            "steps": self.steps,
-            "guidance": self.guidance,
-            "seed": self.seed,
-            "count": self.count,
-            "kv_compress": self.kv_compress,
-            "memory": self.memory,
-        }
+        kwargs = {f.name: getattr(self, f.name) for f in fields(GenerationRequest)}
+        return {**kwargs, "width": width, "height": height}
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a JSON-friendly dict."""

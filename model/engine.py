@@ -24,27 +24,12 @@ from PIL import Image
 from . import memory
 from .configs import T5_TOKENS
 from .errors import BadRequest, Cancelled, EngineError
+from .request import GenerationRequest
 from .resolution import check_size, snap_to_grid
 
 MAX_STEPS = 200
 MAX_COUNT = 64
 MAX_SEED = 2**32 - 1
-
-
-@dataclass
-class GenerationRequest:
-    """What to make: prompt and settings (sizes are the exact output size, 256..4096 px)."""
-
-    prompt: str
-    negative: str = ""
-    width: int = 1024
-    height: int = 1024
-    steps: int = 20
-    guidance: float = 4.5
-    seed: int | None = None  # None: a random seed, reported in the result
-    count: int = 1
-    kv_compress: str = "auto"  # "auto" | "off" | "2" | "4"
-    memory: str | None = None  # None: the engine's mode
 
 
 @dataclass

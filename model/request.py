@@ -1,0 +1,21 @@
+"""What to generate, as plain values (no torch): shared by the engine and the app's job queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class GenerationRequest:
+    """What to make: prompt and settings (sizes are the exact output size, 256..4096 px)."""
+
+    prompt: str
+    negative: str = ""
+    width: int = 1024
+    height: int = 1024
+    steps: int = 20
+    guidance: float = 4.5
+    seed: int | None = None  # None: a random seed, reported in the result
+    count: int = 1
+    kv_compress: str = "auto"  # "auto" | "off" | "2" | "4"
+    memory: str | None = None  # None: the engine's mode
