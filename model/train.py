@@ -70,6 +70,8 @@ class StageConfig:
     data_share: float = 0.35  # at most this fraction of the stage budget goes to rendering + caching
     captions_per_image: int = 1
     caption_dropout: float = 0.1
+    offset_noise: float = 0.0  # std of a per-channel constant added to the noise (global colour control)
+    high_t_fraction: float = 0.0  # part of each batch with t drawn from the noisier half
     ema_decay: float = 0.999
     train_text_encoder: bool = False
     text_encoder_lr: float | None = None  # None: lr
@@ -1087,8 +1089,20 @@ class DiTTrainer:
         g = generator or self.generator
         x0 = batch["latents"].float()  # (B, 4, h, w)
         b = x0.shape[0]
-        noise = torch.randn(x0.shape, generator=g, device=g.device).to(x0.device)
-        t = torch.randint(0, self.num_timesteps, (b,), generator=g, device=g.device).to(x0.device)
+        noise = torch.randn(x0.shape, generator=g, device=g.device).to(x0.device)  # (B, 4, h, w)
+        if self.stage.offset_noise:
+            # offset noise: a per-image, per-channel constant, so the model learns to move global colour
+            offset = torch.randn((b, x0.shape[1], 1, 1), generator=g, device=g.device).to(x0.device)
+            noise = noise + self.stage.offset_noise * offset
+        t = torch.randint(0, self.num_timesteps, (b,), generator=g, device=g.device)  # (B,)
+        if self.stage.high_t_fraction:
+            # part of the batch from the noisier half, where the caption alone decides colour and layout
+            high = torch.randint(
+                self.num_timesteps // 2, self.num_timesteps, (b,), generator=g, device=g.device
+            )
+            pick = torch.rand(b, generator=g, device=g.device) < self.stage.high_t_fraction
+            t = torch.where(pick, high, t)
+        t = t.to(x0.device)
         xt = self.noise.add_noise(x0, noise, t)  # (B, 4, h, w)
         emb, mask = self.embeddings(batch)
         with _autocast(self.device, self.amp):
