@@ -216,8 +216,8 @@ def test_receptive_field_of_the_sdxl_up_path_fits_the_default_overlap(vae):
 def test_memory_estimates(vae):
     small, big = untiled_decode_bytes(vae, 32, 32), untiled_decode_bytes(vae, 128, 128)
     assert 0 < small < big and big == pytest.approx(16 * small, rel=0.01)
-    assert untiled_decode_bytes(vae, 128, 128, batch=2) == 2 * big
-    assert untiled_decode_bytes(vae, 128, 128, dtype_bytes=2) == big // 2
+    assert untiled_decode_bytes(vae, 128, 128, batch=2) == pytest.approx(2 * big, abs=2)
+    assert untiled_decode_bytes(vae, 128, 128, dtype_bytes=2) == pytest.approx(big / 2, abs=2)
     tiled = tiled_decode_bytes(vae, 64, 16, latent_h=512, latent_w=512)
     assert tiled < untiled_decode_bytes(vae, 512, 512) / 4
     assert tiled_decode_bytes(vae, 32, 8) < tiled_decode_bytes(vae, 64, 16)
