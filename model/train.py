@@ -1406,7 +1406,8 @@ def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA), {os.cpu_count()} CPU cores"
     return (
-        f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+        f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"({torch.get_num_threads()} torch threads), torch {torch.__version__}"
     )
 
 
@@ -1440,17 +1441,29 @@ def readme_text(ctx: RunContext, eval_result: dict | None) -> str:
         "",
         "## How it was trained",
         "",
-        f"- command: `{ctx.command}`",
-        f"- hardware: {log.get('hardware')}",
-        f"- total: {log.get('total_minutes')} minutes (budget {log.get('max_minutes')})",
-        "",
-        "| stage | steps | s/step | data s | last loss |",
-        "|---|---|---|---|---|",
     ]
-    for name, s in log.get("stages", {}).items():
+    stages = log.get("stages", {})
+    by_command: dict[str, list[str]] = {}
+    for name, s in stages.items():
+        by_command.setdefault(s.get("command", ctx.command), []).append(name)
+    for command, names in by_command.items():
+        what = "" if len(by_command) == 1 else f" (stages {', '.join(names)})"
+        lines.append(f"- command{what}: `{command}`")
+    hardware = {s.get("hardware", log.get("hardware")) for s in stages.values()} or {log.get("hardware")}
+    minutes = sum(s.get("seconds", 0) for s in stages.values()) / 60
+    lines += [
+        f"- hardware: {'; '.join(sorted(str(h) for h in hardware))}",
+        f"- training time: {minutes:.1f} minutes over all stages (time box of the last command: "
+        f"{log.get('max_minutes')} min)",
+        "",
+        "| stage | steps | s/step | data s | minutes | last loss |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in stages.items():
         last = s.get("loss_curve", [[0, None]])[-1][1] if s.get("loss_curve") else None
         lines.append(
-            f"| {name} | {s.get('steps')} | {s.get('step_seconds')} | {s.get('data_seconds')} | {last} |"
+            f"| {name} | {s.get('steps')} | {s.get('step_seconds')} | {s.get('data_seconds')} | "
+            f"{s.get('seconds', 0) / 60:.1f} | {last} |"
         )
     lines += ["", "## Evaluation (held-out colour x pattern x layout prompts, benchmarks/demo_eval.py)", ""]
     if eval_result:
@@ -1549,7 +1562,13 @@ def run_training(
         _prepare_for_inference(pipe, ctx.device)
         if stage.kind != "vae" and ctx.budget.left() > 0.5 * reserve:  # grids never overrun the time box
             _stage_samples(ctx, stage, pipe, f"{stage.name}_final")
-        info.update(seconds=round(time.monotonic() - t0, 1), done=True, resumed=stage_resume)
+        info.update(
+            seconds=round(time.monotonic() - t0, 1),
+            done=True,
+            resumed=stage_resume,
+            command=ctx.command,
+            hardware=ctx.log["hardware"],
+        )
         ctx.log["stages"][stage.name] = info
         save_pipeline(pipe, ctx.stage_dir(stage.name))
         ctx.log["total_minutes"] = round((time.monotonic() - ctx.budget.start) / 60, 2)

@@ -205,7 +205,8 @@ def test_base_steps_reduce_loss_on_a_fixed_batch(pipe, train_te):
     cache = tiny_cache(pipe)
     if not train_te:
         cache = with_embeddings(cache, pipe)
-    stage = tiny_stage("base", train_text_encoder=train_te, ema_decay=0.9)
+    extra = {"offset_noise": 0.1, "high_t_fraction": 0.4} if train_te else {}
+    stage = tiny_stage("base", train_text_encoder=train_te, ema_decay=0.9, **extra)
     trainer = tr.DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0)
     batch = tr.make_batch(
         cache, 0, torch.arange(6), torch.Generator().manual_seed(1), 0.0, torch.device("cpu")
