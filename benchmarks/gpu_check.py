@@ -56,10 +56,8 @@ def build_engine(variant: int, tiny: bool = False):
     from diffusers import PixArtSigmaPipeline
 
     from model.build import build_transformer, build_vae, byte_tokenizer, sigma_scheduler
-    from model.configs import SigmaXL2
+    from model.configs import SigmaXL2, Tiny
     from model.engine import Engine, ModelInfo
-
-    from model.configs import Tiny
 
     cfg = Tiny() if tiny else SigmaXL2(variant)
     dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32
