@@ -126,7 +126,10 @@ def run_worker(method: str, size: tuple[int, int], device: str, out: str | None,
         cmd += ["--out", out]
     if passes:
         cmd += ["--passes", str(passes)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"method": method, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
