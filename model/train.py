@@ -942,13 +942,7 @@ def run_vae_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
     trainer = VAETrainer(vae, stage, ctx.device, ctx.amp, ctx.cfg.seed + 11)
     sampler = BucketSampler([len(images)], stage.batch_size, ctx.cfg.seed + 12)
     ckpt = ctx.checkpoint(stage.name)
-    curve: list = []
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=ctx.device, weights_only=False)
-        trainer.load_state_dict(state["trainer"])
-        sampler.load_state_dict(state["sampler"])
-        curve = state["curve"]
-        set_rng_state(state["rng"], ctx.device)
+    curve = _resume_stage(ctx, ckpt, trainer, sampler) if resume else []
     step_time = _loop(
         ctx,
         stage,
@@ -1221,13 +1215,7 @@ def run_dit_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
     )
     sampler = BucketSampler([len(b.latents) for b in cache.buckets], stage.batch_size, ctx.cfg.seed + 22)
     ckpt = ctx.checkpoint(stage.name)
-    curve: list = []
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=ctx.device, weights_only=False)
-        trainer.load_state_dict(state["trainer"])
-        sampler.load_state_dict(state["sampler"])
-        curve = state["curve"]
-        set_rng_state(state["rng"], ctx.device)
+    curve = _resume_stage(ctx, ckpt, trainer, sampler) if resume else []
 
     def step_fn(step: int, progress: float) -> torch.Tensor:
         bucket, idx = sampler.next()
@@ -1299,6 +1287,17 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def _resume_stage(ctx, ckpt, trainer, sampler) -> list:
+    """Restore a stage's trainer, sampler and RNG from its checkpoint; returns the loss curve so far."""
+    if not ckpt.exists():
+        return []
+    state = torch.load(ckpt, map_location=ctx.device, weights_only=False)
+    trainer.load_state_dict(state["trainer"])
+    sampler.load_state_dict(state["sampler"])
+    set_rng_state(state["rng"], ctx.device)
+    return state["curve"]
 
 
 def _loop(

@@ -25,11 +25,12 @@ MAX_SEED = 2**32 - 1  # the engine's seed range (beyond a QSpinBox's C int: a 0-
 MAX_BATCH = 16
 
 KV_LABELS = {"auto": "Auto (on for large sizes)", "off": "Off", "2": "2× (faster)", "4": "4× (fastest)"}
+# One wording for the memory modes, shared by the settings dialog (model/memory.py has the table).
 MEMORY_LABELS = {
-    "auto": "Auto",
+    "auto": "Auto (from free GPU memory)",
     "gpu": "All on GPU (fastest)",
-    "offload": "Offload text encoder",
-    "sequential": "Sequential (least memory)",
+    "offload": "Text encoder on the CPU",
+    "sequential": "Sequential offload (least memory)",
 }
 
 

@@ -21,14 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import DEVICE_CHOICES, MEMORY_CHOICES, THEME_CHOICES
+from ui.generation_settings import MEMORY_LABELS
 
 DEVICE_LABELS = {"auto": "Auto (GPU when available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
-MEMORY_LABELS = {
-    "auto": "Auto (from free GPU memory)",
-    "gpu": "Everything on the GPU",
-    "offload": "Text encoder on the CPU",
-    "sequential": "Sequential offload (least memory)",
-}
 THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
 
 
