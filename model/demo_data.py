@@ -195,6 +195,34 @@ def make_caption(labels: dict, rng: np.random.Generator) -> str:
     return (prefix + caption).strip()
 
 
+_SHADE_WORDS = frozenset({"light", "pale", "pastel", "dark", "deep"})
+
+
+def colour_word_tags(caption: str, labels: dict) -> tuple[list[int], list[int]]:
+    """Per character of an ASCII caption: role (0 other, 1 main colour, 2 accent) and family (0 none, 1 + FAMILIES index).
+
+    Shade words ("pale", "deep", ...) take the tags of the colour word after them. Main and accent
+    colours never share a family (`_too_close`), so the family decides the role.
+    """
+    role = [0] * len(caption)
+    fam = [0] * len(caption)
+    main = family(labels["main_colour"])
+    spans, pos = [], 0
+    for word in caption.split(" "):
+        spans.append((pos, pos + len(word), word.strip(",.:;").replace("gray", "grey")))
+        pos += len(word) + 1
+    for k, (start, end, word) in enumerate(spans):
+        colour = word if word in FAMILIES else None
+        if colour is None and word in _SHADE_WORDS and k + 1 < len(spans) and spans[k + 1][2] in FAMILIES:
+            colour = spans[k + 1][2]
+        if colour is None:
+            continue
+        for i in range(start, end):
+            role[i] = 1 if colour == main else 2
+            fam[i] = FAMILIES.index(colour) + 1
+    return role, fam
+
+
 # ---------------------------------------------------------------- rendering
 
 

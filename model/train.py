@@ -4,6 +4,9 @@ A run is a list of stages from a JSON config (docs/TRAINING.md), each restartabl
 
 - ``vae``: a fresh AutoencoderKL (4 latent channels, 8x) trained on the images (L1 + L2 + small KL);
   its scaling factor is set to 1 / std of the latents.
+- ``text``: (demo data only) a T5 trained from scratch learns the caption grammar by predicting the
+  caption's labels (main colour, accent colour, pattern, layout) through attention-pooling probes, a
+  stand-in for the language pretraining the released T5 had; the DiT stages then read it frozen.
 - ``base``: the DiT at low resolution: epsilon-prediction MSE on the first 4 output channels, noise
   from a DDPMScheduler with the pipeline's training betas, classifier-free caption dropout, EMA.
 - ``resolution``: the same at a higher resolution after setting ``sample_size`` and
@@ -42,7 +45,7 @@ from PIL import Image
 
 CONFIG_FORMAT = "sigma-studio-train"
 CONFIG_VERSION = 1
-STAGE_KINDS = ("vae", "base", "resolution", "kv")
+STAGE_KINDS = ("vae", "text", "base", "resolution", "kv")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +58,7 @@ class StageConfig:
     """One training stage (see docs/TRAINING.md for every key)."""
 
     name: str
-    kind: str  # vae | base | resolution | kv
+    kind: str  # vae | text | base | resolution | kv
     share: float = 1.0  # fraction of the time budget (relative to the other stages)
     steps: int = 1000  # upper bound; a time budget may stop earlier
     batch_size: int = 32
@@ -991,6 +994,161 @@ def _save_recon(ctx: RunContext, stage: StageConfig, x: torch.Tensor, rec: torch
     Image.fromarray(arr).save(ctx.work / "samples" / f"{stage.name}_recon.png")
 
 
+# ---------------------------------------------------------------- text stage
+
+
+class CaptionProbe(torch.nn.Module):
+    """Read-outs of T5 token states used only to train the encoder (text stage), then dropped.
+
+    One attention-pooling probe per caption label (a learned query over the tokens, then a
+    classifier), and a per-token tagger (role: other/main/accent colour; colour family), so the
+    token states the DiT cross-attends to say which colour word is the main one.
+    """
+
+    TAGS = (3, 13)  # roles, families (+ none)
+
+    def __init__(self, d_model: int, classes: dict[str, int]) -> None:
+        super().__init__()
+        self.names = list(classes)
+        self.queries = torch.nn.Parameter(torch.randn(len(classes), d_model) * d_model**-0.5)
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(d_model, n) for n in classes.values())
+        self.tagger = torch.nn.Linear(d_model, sum(self.TAGS))
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        """(B, L, C) states, (B, L) mask -> logits per label [(B, n_k)]."""
+        scores = torch.einsum("qc,blc->bql", self.queries, states) * states.shape[-1] ** -0.5  # (B, Q, L)
+        scores = scores.masked_fill(mask[:, None, :] == 0, float("-inf"))
+        pooled = torch.einsum("bql,blc->bqc", scores.softmax(-1), states)  # (B, Q, C)
+        return [head(pooled[:, k]) for k, head in enumerate(self.heads)]
+
+    def tag_loss(self, states: torch.Tensor, mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the per-token tags (B, L, 2) on the unmasked tokens."""
+        logits = self.tagger(states)[mask.bool()]  # (T, 3 + 13)
+        tags = tags[mask.bool()]  # (T, 2)
+        roles, fams = logits.split(self.TAGS, dim=-1)
+        return F.cross_entropy(roles, tags[:, 0]) + F.cross_entropy(fams, tags[:, 1])
+
+
+def caption_label_table(
+    seed: int, samples: int, per_image: int, split: str, max_tokens: int = 300
+) -> tuple[list[str], torch.Tensor, dict, torch.Tensor]:
+    """Demo captions with labels as class indices (N, 4) and per-character tags (N, max_tokens, 2)."""
+    from .demo_data import COLOURS, LAYOUTS, PATTERNS, captions_for, colour_word_tags, sample_labels
+
+    values = {
+        "main_colour": list(COLOURS),
+        "accent_colour": ["none", *COLOURS],
+        "pattern": list(PATTERNS),
+        "layout": list(LAYOUTS),
+    }
+    captions, rows, tags = [], [], []
+    for i in range(samples):
+        labels, _ = sample_labels(seed, i, split)
+        row = [values[k].index(labels.get(k) or "none") for k in values]
+        for caption in captions_for(seed, i, per_image, split):
+            captions.append(caption)
+            rows.append(row)
+            tag = torch.zeros(max_tokens, 2, dtype=torch.long)
+            role, fam = colour_word_tags(caption, labels)  # byte-level tokens: one per ASCII character
+            n = min(len(role), max_tokens)
+            tag[:n, 0], tag[:n, 1] = torch.tensor(role[:n]), torch.tensor(fam[:n])
+            tags.append(tag)
+    return captions, torch.tensor(rows), {k: len(v) for k, v in values.items()}, torch.stack(tags)
+
+
+def run_text_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, resume: bool) -> dict:
+    """Train the pipeline's T5 encoder to expose the caption's labels (demo data); returns the stage log."""
+    if ctx.cfg.data.get("kind", "demo") != "demo":
+        raise ValueError(
+            f"stage {stage.name!r}: a text stage needs labelled demo data; "
+            "with your own images start from a pretrained T5 instead"
+        )
+    t0 = time.monotonic()
+    seed = int(ctx.cfg.data.get("seed", 0))
+    tokens = ctx.cfg.max_tokens
+    captions, labels, classes, tags = caption_label_table(
+        seed, stage.samples, stage.captions_per_image, "train", tokens
+    )
+    held_caps, held_labels, _, _ = caption_label_table(seed + 1, 256, 1, "heldout", tokens)
+    ids, mask = trim_tokens(*tokenize(pipe.tokenizer, captions, tokens))
+    tags = tags[:, : ids.shape[1]]
+    held_ids, held_mask = trim_tokens(*tokenize(pipe.tokenizer, held_caps, tokens))
+    data_s = time.monotonic() - t0
+
+    encoder = pipe.text_encoder.to(ctx.device).float().train().requires_grad_(True)
+    probe = CaptionProbe(encoder.config.d_model, classes).to(ctx.device)
+    params = [*encoder.parameters(), *probe.parameters()]
+    opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
+    generator = torch.Generator().manual_seed(ctx.cfg.seed + 31)
+    state = {"step": 0}
+    ckpt = ctx.checkpoint(stage.name)
+    curve: list = []
+    if resume and ckpt.exists():
+        saved = torch.load(ckpt, map_location=ctx.device, weights_only=False)
+        encoder.load_state_dict(saved["encoder"])
+        probe.load_state_dict(saved["probe"])
+        opt.load_state_dict(saved["opt"])
+        generator.set_state(saved["generator"])
+        state["step"], curve = saved["step"], saved["curve"]
+
+    def loss_of(
+        i: torch.Tensor, m: torch.Tensor, y: torch.Tensor, tag: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        i, m = trim_tokens(i, m)
+        m = m.to(ctx.device)
+        with _autocast(ctx.device, ctx.amp):
+            states = encode_text(encoder, i.to(ctx.device), m).float()  # (B, L, C)
+        logits = probe(states, m)
+        y = y.to(ctx.device)
+        loss = sum(F.cross_entropy(z, y[:, k]) for k, z in enumerate(logits))
+        if tag is not None:
+            loss = loss + probe.tag_loss(states, m, tag[:, : i.shape[1]].to(ctx.device))
+        return loss, logits
+
+    def step_fn(step: int, progress: float) -> torch.Tensor:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(stage, progress, step)
+        pick = torch.randint(len(ids), (stage.batch_size,), generator=generator)
+        loss, _ = loss_of(ids[pick], mask[pick], labels[pick], tags[pick])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, stage.grad_clip)
+        opt.step()
+        state["step"] = step + 1
+        return loss.detach()
+
+    def save_fn() -> None:
+        _save_checkpoint(
+            ckpt,
+            {
+                "encoder": encoder.state_dict(),
+                "probe": probe.state_dict(),
+                "opt": opt.state_dict(),
+                "generator": generator.get_state(),
+                "step": state["step"],
+                "curve": curve,
+            },
+        )
+
+    step_time = _loop(ctx, stage, deadline, state["step"], step_fn, save_fn, curve)
+    encoder.eval().requires_grad_(False)
+    with torch.no_grad():
+        _, logits = loss_of(held_ids, held_mask, held_labels)
+    accuracy = {
+        name: round(float((z.argmax(-1).cpu() == held_labels[:, k]).float().mean()), 4)
+        for k, (name, z) in enumerate(zip(classes, logits))
+    }
+    return {
+        "captions": len(captions),
+        "tokens": int(ids.shape[1]),
+        "data_seconds": round(data_s, 1),
+        "steps": state["step"],
+        "step_seconds": step_time,
+        "heldout_caption_accuracy": accuracy,
+        "loss_curve": curve,
+    }
+
+
 # ---------------------------------------------------------------- DiT stages
 
 
@@ -1555,11 +1713,11 @@ def run_training(
         shares_left = sum(cfg.stages[j].share for j in todo[pos:])
         deadline = ctx.budget.stage_deadline(stage.share, shares_left, reserve)
         t0 = time.monotonic()
-        runner = run_vae_stage if stage.kind == "vae" else run_dit_stage
+        runner = {"vae": run_vae_stage, "text": run_text_stage}.get(stage.kind, run_dit_stage)
         stage_resume = resume and ctx.checkpoint(stage.name).exists()
         info = runner(ctx, stage, pipe, deadline, stage_resume)
         _prepare_for_inference(pipe, ctx.device)
-        if stage.kind != "vae" and ctx.budget.left() > 0.5 * reserve:  # grids never overrun the time box
+        if stage.kind not in ("vae", "text") and ctx.budget.left() > 0.5 * reserve:  # grids never overrun the time box
             _stage_samples(ctx, stage, pipe, f"{stage.name}_final")
         info.update(
             seconds=round(time.monotonic() - t0, 1),

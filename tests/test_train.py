@@ -144,6 +144,74 @@ def test_scorers_recognise_ground_truth_renders():
 # ---------------------------------------------------------------- batching
 
 
+def test_colour_word_tags_mark_main_and_accent_words():
+    labels = {"main_colour": "dark blue", "accent_colour": "light red", "pattern": "dots", "layout": "left"}
+    caption = "pale red dots on the left on a deep blue background"
+    role, fam = dd.colour_word_tags(caption, labels)
+    assert len(role) == len(fam) == len(caption)
+
+    def tagged(word: str) -> tuple[set, set]:
+        start = caption.index(word)
+        return set(role[start : start + len(word)]), set(fam[start : start + len(word)])
+
+    blue, red = dd.FAMILIES.index("blue") + 1, dd.FAMILIES.index("red") + 1
+    assert tagged("deep") == tagged("blue") == ({1}, {blue})  # the shade word goes with its colour
+    assert tagged("pale") == tagged("red") == ({2}, {red})
+    assert tagged("dots on the left") == ({0}, {0})
+    # "gray" spelling and punctuation; every rendered caption tags both of its colours
+    role, fam = dd.colour_word_tags("gray, with red", {"main_colour": "grey", "accent_colour": "red"})
+    assert role[:5] == [1] * 5 and fam[0] == dd.FAMILIES.index("grey") + 1 and role[-3:] == [2] * 3
+    for i in range(30):
+        s = dd.render_sample(2, i, 16, 16)
+        role, _ = dd.colour_word_tags(s.caption, s.labels)
+        assert 1 in role and (2 in role) == bool(s.labels["accent_colour"])
+
+
+def test_text_stage_teaches_the_encoder_the_caption_labels(tmp_path):
+    cfg = tr.load_config(
+        {
+            "model": {"preset": "Tiny"},
+            "data": {"kind": "demo", "seed": 0},
+            "max_tokens": 96,
+            "stages": [
+                {"name": "text", "kind": "text", "steps": 250, "batch_size": 32, "lr": 3e-3, "samples": 600},
+            ],
+        }
+    )
+    before = _initial_text_encoder_state(cfg)
+    log = tr.run_training(cfg, tmp_path / "out", tmp_path / "work", device="cpu", progress=False)
+    info = log["stages"]["text"]
+    assert info["steps"] == 250 and info["loss_curve"][-1][1] < 0.7 * info["loss_curve"][0][1]
+    # held-out captions (unseen colour x pattern x layout combinations): well above chance (1/12)
+    assert info["heldout_caption_accuracy"]["pattern"] > 0.25
+    from transformers import T5EncoderModel
+
+    after = T5EncoderModel.from_pretrained(tmp_path / "out" / "text_encoder").state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    # the probe is not part of the saved pipeline
+    assert not any("probe" in k or "tagger" in k for k in after)
+
+
+def _initial_text_encoder_state(cfg) -> dict:
+    return {k: v.clone() for k, v in tr.initial_pipeline(cfg, cfg.seed).text_encoder.state_dict().items()}
+
+
+def test_text_stage_refuses_unlabelled_data(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (32, 32), "red").save(images / "a.png")
+    (images / "a.txt").write_text("a red square")
+    cfg = tr.load_config(
+        {
+            "model": {"preset": "Tiny"},
+            "data": {"kind": "folder", "path": str(images)},
+            "stages": [{"name": "text", "kind": "text", "steps": 2, "batch_size": 2, "samples": 2}],
+        }
+    )
+    with pytest.raises(ValueError, match="labelled demo data"):
+        tr.run_training(cfg, tmp_path / "out", tmp_path / "work", device="cpu", progress=False)
+
+
 def test_bucket_sampler_groups_by_size(pipe):
     cache = tiny_cache(pipe)
     sampler = tr.BucketSampler([len(b.latents) for b in cache.buckets], 5, seed=0)
@@ -359,6 +427,7 @@ TINY_RUN = {
     "eval": {"n": 2, "size": 64, "steps": 2, "batch": 2},
     "stages": [
         {"name": "vae", "kind": "vae", "steps": 2, "batch_size": 4, "sizes": [[32, 32]], "samples": 8},
+        {"name": "text", "kind": "text", "steps": 2, "batch_size": 4, "samples": 8},
         {
             "name": "base",
             "kind": "base",
@@ -394,7 +463,7 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
     cfg = tr.load_config(TINY_RUN)
     out, work = tmp_path / "demo_model", tmp_path / "work"
     log = tr.run_training(cfg, out, work, device="cpu", progress=False)
-    assert [s for s in log["stages"]] == ["vae", "base", "resolution", "kv"]
+    assert [s for s in log["stages"]] == ["vae", "text", "base", "resolution", "kv"]
     assert all(s["done"] for s in log["stages"].values())
     assert log["stages"]["resolution"]["sample_size"] == 8
     assert log["stages"]["kv"]["cache"]["reused"]  # same data as the resolution stage: cached once
@@ -428,7 +497,8 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
 def test_config_files_load_and_unknown_keys_are_refused():
     for name in ("train_demo.json", "train_demo_cpu.json"):
         cfg = tr.load_config(tr.ROOT / "configs" / name)
-        assert [s.kind for s in cfg.stages] == ["vae", "base", "resolution", "kv"]
+        assert [s.kind for s in cfg.stages] == ["vae", "text", "base", "resolution", "kv"]
+        assert not any(s.train_text_encoder for s in cfg.stages)  # the DiT reads the text stage's T5 frozen
     bad = copy.deepcopy(TINY_RUN)
     bad["stages"][0]["stepz"] = 3
     with pytest.raises(ValueError, match="stepz"):
