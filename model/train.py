@@ -85,6 +85,7 @@ class StageConfig:
     kv_uncompressed: float = 0.5  # kv stage: fraction of batches run without compression
     kv_train: str = "all"  # all | kv (only the compressors)
     kl_weight: float = 1e-6  # vae stage
+    vae_train: str = "all"  # vae stage: all (a fresh VAE) | decoder (fine-tune the pipeline VAE's decoder)
     log_every: int = 25
     checkpoint_every: int = 500  # steps; also at the end and on Ctrl-C
     sample_every: int = 0  # steps; 0: only at the end of the stage
@@ -139,6 +140,8 @@ def load_config(source: str | os.PathLike | dict) -> TrainConfig:
     for s in stages:
         if s.kind not in STAGE_KINDS:
             raise ValueError(f"{where}: stage {s.name!r} has kind {s.kind!r}, expected one of {STAGE_KINDS}")
+        if s.vae_train not in ("all", "decoder"):
+            raise ValueError(f"{where}: stage {s.name!r} has vae_train {s.vae_train!r}, expected all or decoder")
         for size in s.sizes:
             if len(size) != 2 or any(int(v) % 16 for v in size):
                 raise ValueError(f"{where}: stage {s.name!r} size {size} must be [w, h], multiples of 16")
@@ -852,18 +855,25 @@ class VAETrainer:
 
     def __init__(self, vae, stage: StageConfig, device: torch.device, amp, seed: int) -> None:
         """Optimizer and generator for `vae` on `device`."""
-        self.vae = vae.to(device).train()
+        self.vae = vae.to(device).train().requires_grad_(True)
         self.stage = stage
         self.device = device
         self.amp = amp
-        self.opt = torch.optim.AdamW(vae.parameters(), lr=stage.lr, weight_decay=stage.weight_decay)
+        self.decoder_only = stage.vae_train == "decoder"
+        if self.decoder_only:  # the encoder (hence the latent space the DiT learned) stays as it is
+            for part in (vae.encoder, vae.quant_conv):
+                if part is not None:
+                    part.requires_grad_(False).eval()
+        self.params = [p for p in vae.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=stage.lr, weight_decay=stage.weight_decay)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.step = 0
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """x (B, 3, H, W) in -1..1 -> total loss and its parts."""
         with _autocast(self.device, self.amp):
-            post = self.vae.encode(x).latent_dist
+            with torch.set_grad_enabled(not self.decoder_only and torch.is_grad_enabled()):
+                post = self.vae.encode(x).latent_dist
             z = post.sample(generator=self.generator)  # (B, 4, H/8, W/8)
             rec = self.vae.decode(z).sample  # (B, 3, H, W)
         rec = rec.float()
@@ -880,7 +890,7 @@ class VAETrainer:
         loss, _ = self.loss(x)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.vae.parameters(), self.stage.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.params, self.stage.grad_clip)
         self.opt.step()
         self.step += 1
         return loss.detach()
@@ -941,7 +951,12 @@ def run_vae_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
     if ctx.device.type == "cuda":
         images = images.to(ctx.device)
 
-    vae = AutoencoderKL(**{k: v for k, v in pipe.vae.config.items() if not k.startswith("_")})
+    if stage.vae_train == "decoder":
+        vae = copy.deepcopy(pipe.vae).float()
+        psnr_before = _psnr(vae, images, ctx.device)
+    else:
+        vae = AutoencoderKL(**{k: v for k, v in pipe.vae.config.items() if not k.startswith("_")})
+        psnr_before = None
     trainer = VAETrainer(vae, stage, ctx.device, ctx.amp, ctx.cfg.seed + 11)
     sampler = BucketSampler([len(images)], stage.batch_size, ctx.cfg.seed + 12)
     ckpt = ctx.checkpoint(stage.name)
@@ -965,12 +980,13 @@ def run_vae_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
         ),
         curve=curve,
     )
-    vae.eval()
+    vae.eval().requires_grad_(False)
+    psnr = _psnr(vae, images, ctx.device)
     with torch.no_grad():
-        x = _uint8_batch(images, torch.arange(min(len(images), 64)), ctx.device)
+        x = _uint8_batch(images, torch.arange(min(len(images), 8)), ctx.device)
         rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
-        psnr = float(10 * torch.log10(4.0 / F.mse_loss(rec.float(), x)))
-    scale = set_latent_scale(vae, images, ctx.device)
+    # a decoder fine-tune keeps the latent space, so the scaling factor the DiT learned with stays
+    scale = vae.config.scaling_factor if stage.vae_train == "decoder" else set_latent_scale(vae, images, ctx.device)
     pipe.vae = vae.to(ctx.device)
     pipe.register_modules(vae=pipe.vae)
     _save_recon(ctx, stage, x[:8], rec[:8])
@@ -981,9 +997,21 @@ def run_vae_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
         "steps": trainer.step,
         "step_seconds": step_time,
         "psnr_db": round(psnr, 2),
+        "psnr_db_before": None if psnr_before is None else round(psnr_before, 2),
         "scaling_factor": scale,
         "loss_curve": curve,
     }
+
+
+@torch.no_grad()
+def _psnr(vae, images: torch.Tensor, device: torch.device, n: int = 64) -> float:
+    """Reconstruction PSNR (dB) of the first n images through the latent means."""
+    was_training = vae.training
+    vae.eval()
+    x = _uint8_batch(images, torch.arange(min(len(images), n)), device)
+    rec = torch.cat([vae.decode(vae.encode(x[i : i + 16]).latent_dist.mean).sample for i in range(0, len(x), 16)])
+    vae.train(was_training)
+    return float(10 * torch.log10(4.0 / F.mse_loss(rec.float().clamp(-1, 1), x)))
 
 
 def _save_recon(ctx: RunContext, stage: StageConfig, x: torch.Tensor, rec: torch.Tensor) -> None:
@@ -1622,6 +1650,10 @@ def readme_text(ctx: RunContext, eval_result: dict | None) -> str:
             f"| {name} | {s.get('steps')} | {s.get('step_seconds')} | {s.get('data_seconds')} | "
             f"{s.get('seconds', 0) / 60:.1f} | {last} |"
         )
+    for name, s in stages.items():
+        if s.get("heldout_caption_accuracy"):
+            acc = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in s["heldout_caption_accuracy"].items())
+            lines += ["", f"Text stage `{name}`: the T5's read-outs on held-out captions: {acc}."]
     lines += ["", "## Evaluation (held-out colour x pattern x layout prompts, benchmarks/demo_eval.py)", ""]
     if eval_result:
         lines.append(
@@ -1717,7 +1749,8 @@ def run_training(
         stage_resume = resume and ctx.checkpoint(stage.name).exists()
         info = runner(ctx, stage, pipe, deadline, stage_resume)
         _prepare_for_inference(pipe, ctx.device)
-        if stage.kind not in ("vae", "text") and ctx.budget.left() > 0.5 * reserve:  # grids never overrun the time box
+        makes_images = stage.kind not in ("vae", "text") or stage.vae_train == "decoder"
+        if makes_images and ctx.budget.left() > 0.5 * reserve:  # grids never overrun the time box
             _stage_samples(ctx, stage, pipe, f"{stage.name}_final")
         info.update(
             seconds=round(time.monotonic() - t0, 1),
