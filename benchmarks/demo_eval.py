@@ -6,7 +6,7 @@ The prompts come from colour x pattern x layout combinations that never appear i
   (also the exact shade, e.g. "light blue", as `shade_acc`);
 - pattern: nearest ground-truth renders in a space of orientation/profile/blob statistics.
 
-    python benchmarks/demo_eval.py [--model resources/demo_model] [--n 48] [--size 512] [--speed] [--speed-4k]
+    python benchmarks/demo_eval.py [--model resources/demo_model] [--n 48] [--size 256,512] [--speed] [--speed-4k]
 
 Prints one JSON object, then a readable line.
 """
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "resources" / "demo_model")
     parser.add_argument("--n", type=int, default=48, help="held-out prompts (0: skip the eval)")
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--size", default="512", help="image size(s), comma-separated: one eval per size")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=4.5)
     parser.add_argument("--batch", type=int, default=8)
@@ -79,25 +79,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    try:
+        sizes = [int(v) for v in str(args.size).split(",")]
+    except ValueError:
+        parser.error(f"--size must be numbers separated by commas, got {args.size!r}")
     from model.demo_data import evaluate_pipeline
 
     pipe = load(args.model)
     result: dict = {"model": str(args.model), "threads": torch.get_num_threads()}
     if args.n:
-        start = time.perf_counter()
-        ev = evaluate_pipeline(
-            pipe, n=args.n, size=args.size, steps=args.steps, guidance=args.guidance, batch=args.batch
-        )
-        items = ev.pop("items")
-        ev["seconds"] = round(time.perf_counter() - start, 1)
-        result["eval"] = ev
-        if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
-            rows = []
-            for i, item in enumerate(items):
-                item["image"].save(args.save / f"{i:03d}.png")
-                rows.append({k: v for k, v in item.items() if k != "image"})
-            (args.save / "scores.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        result["eval"] = []
+        for size in sizes:
+            start = time.perf_counter()
+            ev = evaluate_pipeline(
+                pipe, n=args.n, size=size, steps=args.steps, guidance=args.guidance, batch=args.batch
+            )
+            items = ev.pop("items")
+            ev["seconds"] = round(time.perf_counter() - start, 1)
+            result["eval"].append(ev)
+            if args.save:
+                folder = args.save / str(size)
+                folder.mkdir(parents=True, exist_ok=True)
+                rows = []
+                for i, item in enumerate(items):
+                    item["image"].save(folder / f"{i:03d}.png")
+                    rows.append({k: v for k, v in item.items() if k != "image"})
+                (folder / "scores.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     if args.speed:
         time_call(pipe, 256, 256, 1, args.guidance)  # warm-up
         result["speed_1024"] = {
@@ -111,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         result["speed_4k"] = {"seconds": round(seconds, 1), "steps": args.steps_4k, "kv": settings}
     print(json.dumps(result))
     parts = []
-    if "eval" in result:
-        ev = result["eval"]
+    for ev in result.get("eval", []):
         parts.append(
             f"held-out prompts n={ev['n']} at {ev['size']}px: colour {ev['colour_acc']:.0%} "
             f"(shade {ev['shade_acc']:.0%}), pattern {ev['pattern_acc']:.0%}"

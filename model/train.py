@@ -1663,7 +1663,7 @@ def readme_text(ctx: RunContext, eval_result: dict | None) -> str:
             f"{eval_result.get('steps')} steps, guidance {eval_result.get('guidance')}"
         )
     else:
-        lines.append("- not run (see train_log.json)")
+        lines.append("- not run by the trainer: see `benchmarks/demo_eval.py` and its Measured section below, if present")
     lines += ["", "Training log: `train_log.json`; sample grids: `samples/`.", ""]
     return "\n".join(lines)
 

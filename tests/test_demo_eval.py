@@ -1,0 +1,45 @@
+"""benchmarks/demo_eval.py on a tiny pipeline: one eval per size, saved images and scores, model card section."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+from model.train import ROOT
+
+
+def _demo_eval():
+    spec = importlib.util.spec_from_file_location("demo_eval", ROOT / "benchmarks" / "demo_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_eval_per_size_saves_images_and_writes_the_model_card(tmp_path, tiny_pipeline_dir, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_pipeline_dir, model)
+    (model / "README.md").write_text("# Tiny\n\ntrained somehow\n", encoding="utf-8")
+    args = ["--model", str(model), "--n", "3", "--size", "64,96", "--steps", "2", "--batch", "2"]
+    assert _demo_eval().main([*args, "--save", str(tmp_path / "out"), "--write-readme"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    result = json.loads(printed[0])
+    assert [ev["size"] for ev in result["eval"]] == [64, 96]
+    assert all(ev["n"] == 3 and 0.0 <= ev["colour_acc"] <= 1.0 for ev in result["eval"])
+    assert "at 64px" in printed[1] and "at 96px" in printed[1]
+    scores = json.loads((tmp_path / "out" / "96" / "scores.json").read_text())
+    assert len(scores) == 3 and (tmp_path / "out" / "96" / "002.png").exists()
+    card = (model / "README.md").read_text()
+    assert card.startswith("# Tiny") and "## Measured" in card and "at 96px" in card
+    # a second run replaces the section instead of adding another
+    assert _demo_eval().main([*args[:6], "--size", "64", "--steps", "2", "--write-readme"]) == 0
+    card = (model / "README.md").read_text()
+    assert card.count("## Measured") == 1 and "at 96px" not in card
+
+
+def test_bad_size_is_a_clear_error(tiny_pipeline_dir, capsys):
+    with pytest.raises(SystemExit):
+        _demo_eval().main(["--model", str(tiny_pipeline_dir), "--n", "1", "--size", "big"])
+    assert "--size" in capsys.readouterr().err
