@@ -346,6 +346,7 @@ def test_decoder_stage_keeps_the_latent_space(tmp_path):
     second = AutoencoderKL.from_pretrained(out / "vae")
     info = log["stages"]["decoder"]
     assert info["psnr_db"] > info["psnr_db_before"]
+    assert 0.0 <= info["recon_colour_acc"] <= 1.0 and info["recon_colour_acc_before"] is not None
     assert second.config.scaling_factor == first.config.scaling_factor
     a, b = first.state_dict(), second.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("encoder.", "quant_conv.")))

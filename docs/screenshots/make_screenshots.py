@@ -51,6 +51,23 @@ QUEUED = [
     "Neon city skyline at night, glowing magenta and cyan, synthwave poster",
     "Aurora borealis over a frozen lake, green ribbons of light, starry sky",
 ]
+# What the embedded demo model understands (model/demo_data.py's vocabulary): --prompts demo
+DEMO_PROMPTS = [
+    "white mountains under a dark blue sky",
+    "sunset over the sea, purple sky, orange sun in the center",
+    "yellow polka dots on a dark green background",
+    "a gradient from dark blue to light pink",
+    "a big orange circle in the center of a black poster",
+    "teal background, white diagonal stripes",
+    "red checkerboard on light grey",
+    "pale yellow wallpaper with brown waves",
+    "dark purple background, pink vertical stripes on the left",
+    "light blue poster with white grid lines",
+    "minimal green wallpaper with a yellow circle at the top",
+    "black and white checkerboard",
+]
+DEMO_MAIN = "sunset over the sea, dark purple sky, orange sun on the right"
+DEMO_QUEUED = ["white mountains under a teal sky", "pale pink wallpaper with red dots"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +207,12 @@ def main() -> int:
                         help="how to fill the gallery (default: procedural for --model, else generate)")
     parser.add_argument("--steps", type=int, default=20, help="steps of the mid-generation job")
     parser.add_argument("--grab-at", type=int, default=7, help="grab the main window at this step")
+    parser.add_argument("--prompts", choices=("full", "demo"), default="full",
+                        help="prompts for the full model, or ones the demo model understands")
+    parser.add_argument("--main-size", default="4k-uhd", help="size preset of the mid-generation job")
     args = parser.parse_args()
+    prompts = [(p, "") for p in DEMO_PROMPTS] if args.prompts == "demo" else PROMPTS
+    main_prompt, queued = (DEMO_MAIN, DEMO_QUEUED) if args.prompts == "demo" else (MAIN_PROMPT, QUEUED)
     gallery_mode = args.gallery or ("procedural" if args.model else "generate")
     os.environ["SIGMA_STUDIO_HOME"] = os.environ.get("SCREENSHOT_HOME") or tempfile.mkdtemp(prefix="sigma-shots-")
     out = Path(args.out)
@@ -227,8 +249,8 @@ def main() -> int:
         window.size_picker.set_size(512, 288)
         window.gen_settings.set_values(steps=min(args.steps, 20), count=1)
         jobs = []
-        for i, (prompt, _kind) in enumerate(PROMPTS[:12]):
-            window.editor.set_prompt(prompt, "blurry, text, watermark")
+        for i, (prompt, _kind) in enumerate(prompts[:12]):
+            window.editor.set_prompt(prompt, "" if args.prompts == "demo" else "blurry, text, watermark")
             window.gen_settings.set_values(seed=4000 + i)
             jobs.append(window.generate())
         pump(app, until=lambda: all(j.state.is_finished for j in jobs), timeout=1800)
@@ -268,15 +290,16 @@ def main() -> int:
     # -- the main window mid-generation, two more jobs waiting
     window.tabs.setCurrentWidget(window.queue_view)
     window.splitter.setSizes(sizes)
-    window.size_picker.select_preset("4k-uhd")
+    window.size_picker.select_preset(args.main_size)
     window.gen_settings.set_values(steps=args.steps, seed=None, count=1)
-    window.editor.set_prompt(MAIN_PROMPT, "blurry, text, watermark, frame")
+    negative = "" if args.prompts == "demo" else "blurry, text, watermark, frame"
+    window.editor.set_prompt(main_prompt, negative)
     window.editor.set_style(None)
     first = window.generate()
-    for prompt in QUEUED:
-        window.editor.set_prompt(prompt, "blurry, text, watermark")
+    for prompt in queued:
+        window.editor.set_prompt(prompt, negative)
         window.generate()
-    window.editor.set_prompt(MAIN_PROMPT, "blurry, text, watermark, frame")
+    window.editor.set_prompt(main_prompt, negative)
     reached = pump(app, until=lambda: first.state is JobState.running and first.step >= args.grab_at,
                    timeout=1800)
     if not reached:
