@@ -7,10 +7,13 @@ Exit codes: 0 success; 2 bad arguments or input (one line on stderr, no output f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+
+DEFAULT_GUIDANCE = 4.5  # when neither --guidance nor the model says otherwise
 
 
 class UsageError(Exception):
@@ -34,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--size", default=None, help="WxH, each side 256-4096")
     size.add_argument("--preset", default=None, help="a size preset name, e.g. '4K UHD' or a3-portrait")
     gen.add_argument("--steps", type=int, default=20)
-    gen.add_argument("--guidance", type=float, default=4.5)
+    gen.add_argument(
+        "--guidance", type=float, default=None, help="CFG scale (default: the model's own, else 4.5)"
+    )
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--count", type=int, default=1)
     gen.add_argument("--kv-compress", default="auto", choices=["auto", "off", "2", "4"])
@@ -100,7 +105,7 @@ def cmd_generate(args) -> int:
         width=made_w,
         height=made_h,
         steps=args.steps,
-        guidance=args.guidance,
+        guidance=DEFAULT_GUIDANCE if args.guidance is None else args.guidance,
         seed=args.seed,
         count=args.count,
         kv_compress=args.kv_compress,
@@ -120,6 +125,9 @@ def cmd_generate(args) -> int:
         raise UsageError(str(error)) from error
     label = f"{info.name} (demo model: install the full model with the model manager)" if info.is_demo else info.name
     print(f"model: {label} on {info.device} [{info.plan}]", file=sys.stderr)
+    if args.guidance is None and (info.defaults or {}).get("guidance") is not None:
+        request = dataclasses.replace(request, guidance=info.defaults["guidance"])
+        print(f"guidance {request.guidance:g} (this model's default)", file=sys.stderr)
 
     bar = tqdm(total=args.steps * args.count, unit="step", file=sys.stderr, dynamic_ncols=True)
 

@@ -78,6 +78,7 @@ class ModelInfo:
     memory_mode: str
     plan: str
     learned_kv: dict | None = None
+    defaults: dict | None = None  # the model's own generation defaults, e.g. {"guidance": 1.5}
 
 
 def _torch_dtype(name: str) -> torch.dtype:
@@ -216,6 +217,7 @@ class Engine:
             memory_mode=self.plan.mode,
             plan=self.plan.describe(),
             learned_kv=loaded.kv,
+            defaults=dict(loaded.defaults),
         )
         return self.info
 

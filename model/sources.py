@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,7 @@ class LoadedModel:
     name: str
     source: ModelSource
     kv: dict | None = None  # {"factor", "blocks", "mode"} when learned KV-compression weights were loaded
+    defaults: dict = field(default_factory=dict)  # the model's own generation defaults (MODEL_DEFAULTS_FILE)
 
 
 # ---------------------------------------------------------------- variants and resolving
@@ -283,6 +284,34 @@ def _resolve_base(base: str | None) -> ModelSource:
     if not _is_hub_id(spec):
         raise SourceError(f"base {spec!r}: expected a diffusers pipeline folder or a hub id (owner/name)")
     return ModelSource("hub", spec, None, spec)
+
+
+MODEL_DEFAULTS_FILE = "sigma_studio.json"
+MODEL_DEFAULTS_FORMAT = "sigma-studio-model"
+_DEFAULT_LIMITS = {"guidance": (0.0, 50.0), "steps": (1, 200)}
+
+
+def read_model_defaults(folder: Path) -> dict:
+    """Generation defaults a model folder asks for, e.g. {"guidance": 1.5}; {} without the file.
+
+    The file: {"format": "sigma-studio-model", "version": 1, "defaults": {"guidance": 1.5, "steps": 20}}.
+    A small model trained for a low guidance scale carries it here, so the app and CLI start there.
+    """
+    path = Path(folder) / MODEL_DEFAULTS_FILE
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    if data.get("format") != MODEL_DEFAULTS_FORMAT or not isinstance(data.get("defaults", {}), dict):
+        raise SourceError(f"{path} is not a Sigma Studio model file (format {MODEL_DEFAULTS_FORMAT!r} expected)")
+    out = {}
+    for key, value in data.get("defaults", {}).items():
+        low, high = _DEFAULT_LIMITS.get(key, (None, None))
+        if low is None:
+            raise SourceError(f"{path}: unknown default {key!r} (known: {', '.join(_DEFAULT_LIMITS)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise SourceError(f"{path}: default {key} must be a number from {low} to {high}, got {value!r}")
+        out[key] = int(value) if key == "steps" else float(value)
+    return out
 
 
 def _read_json(path: Path) -> dict:
@@ -1027,6 +1056,7 @@ def load_components(
     )
     _report(on_progress, "Loading scheduler", 5, total)
     scheduler = _load_scheduler(base_at / "scheduler")
+    defaults = read_model_defaults(Path(source.location)) if source.kind in ("pipeline_folder", "demo") else {}
     return LoadedModel(
         transformer=transformer,
         vae=vae,
@@ -1036,6 +1066,7 @@ def load_components(
         name=source.name or source.location,
         source=source,
         kv=kv,
+        defaults=defaults,
     )
 
 

@@ -117,3 +117,28 @@ def test_main_entry_point_subprocess(tiny_pipeline_dir, tmp_path):
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "256" in done.stderr
+
+
+def test_guidance_defaults_to_the_models_own(tiny_pipeline_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from app.metadata import read_params
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_pipeline_dir, model)
+    (model / "sigma_studio.json").write_text(
+        json.dumps({"format": "sigma-studio-model", "version": 1, "defaults": {"guidance": 1.5}})
+    )
+    out = tmp_path / "a.png"
+    assert run_cli(gen(model, "--out", str(out), "--size", "256x256", "--seed", "1")) == 0
+    assert "guidance 1.5 (this model's default)" in capsys.readouterr().err
+    assert read_params(out)["guidance"] == 1.5
+    out2 = tmp_path / "b.png"
+    assert run_cli(gen(model, "--out", str(out2), "--size", "256x256", "--guidance", "3")) == 0
+    assert read_params(out2)["guidance"] == 3.0
+    # a broken defaults file is a clear error, and nothing is written
+    (model / "sigma_studio.json").write_text('{"format": "sigma-studio-model", "defaults": {"guidance": "high"}}')
+    out3 = tmp_path / "c.png"
+    assert run_cli(gen(model, "--out", str(out3), "--size", "256x256")) != 0
+    assert "guidance must be a number" in capsys.readouterr().err and not out3.exists()

@@ -543,3 +543,28 @@ def test_download_progress_and_cancel():
     cancel = sources.progress_tqdm("x/y", None, lambda: True)(total=1, unit="B")
     with pytest.raises(Cancelled):
         cancel.update(1)
+
+
+def test_model_defaults_file(tmp_path):
+    from model.errors import SourceError
+    from model.sources import read_model_defaults
+
+    assert read_model_defaults(tmp_path) == {}
+    f = tmp_path / "sigma_studio.json"
+    f.write_text('{"format": "sigma-studio-model", "version": 1, "defaults": {"guidance": 1.5, "steps": 12}}')
+    assert read_model_defaults(tmp_path) == {"guidance": 1.5, "steps": 12}
+    for bad, words in [
+        ('{"format": "other"}', "not a Sigma Studio model file"),
+        ('{"format": "sigma-studio-model", "defaults": {"seed": 3}}', "unknown default"),
+        ('{"format": "sigma-studio-model", "defaults": {"steps": 0}}', "steps must be a number"),
+        ("not json", "cannot be read as JSON"),
+    ]:
+        f.write_text(bad)
+        with pytest.raises(SourceError, match=words):
+            read_model_defaults(tmp_path)
+
+
+def test_the_shipped_demo_model_asks_for_its_measured_guidance():
+    from model.sources import ROOT, read_model_defaults
+
+    assert read_model_defaults(ROOT / "resources" / "demo_model") == {"guidance": 1.5}

@@ -556,6 +556,19 @@ def test_status_bar_points_to_the_model_manager_for_the_demo_model(qtbot):
     win.close()
 
 
+def test_a_model_with_its_own_defaults_sets_them_when_it_loads(qtbot):
+    win = make_window(qtbot)
+    win.gen_settings.set_values(guidance=4.5, steps=20)
+    win._model_loaded({"name": "demo", "is_demo": True, "device": "cpu", "dtype": "float32",
+                       "memory_mode": "cpu", "source": "resources/demo_model", "defaults": {"guidance": 1.5}})
+    assert win.gen_settings.guidance.value() == 1.5 and win.gen_settings.steps.value() == 20
+    assert "guidance 1.5" in win.statusBar().currentMessage()
+    win._model_loaded({"name": "other", "is_demo": False, "device": "cpu", "dtype": "float32",
+                       "memory_mode": "cpu", "source": "x", "defaults": {}})
+    assert win.gen_settings.guidance.value() == 1.5  # no defaults: the user's value stays
+    win.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Startup time and layering
 # ---------------------------------------------------------------------------------------------

@@ -433,7 +433,14 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.device_label.setText(_device_text(info))
         self.device_separator.setVisible(bool(self.device_label.text()))
         self.device_label.setToolTip(str(info.get("plan", "")))
-        self.show_status(f"Loaded {name}")
+        defaults = {k: v for k, v in (info.get("defaults") or {}).items() if k in ("steps", "guidance")}
+        if defaults:
+            # a model that was trained for other settings (the demo: guidance 1.5) starts from them
+            self.gen_settings.set_values(**defaults)
+            said = ", ".join(f"{k} {v:g}" for k, v in defaults.items())
+            self.show_status(f"Loaded {name} — using its defaults: {said}")
+        else:
+            self.show_status(f"Loaded {name}")
         if self.banner.property("model_error"):
             self.banner.hide()
             self.banner.setProperty("model_error", False)
