@@ -13,8 +13,6 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
-DEFAULT_GUIDANCE = 4.5  # when neither --guidance nor the model says otherwise
-
 
 class UsageError(Exception):
     """Bad arguments: exit code 2 with one line on stderr."""
@@ -92,6 +90,7 @@ def cmd_generate(args) -> int:
     from tqdm import tqdm
 
     from app.metadata import build_params, save_image
+    from app.settings import DEFAULT_GUIDANCE
     from app.sizes import fit_to_target
     from model.engine import Engine, GenerationRequest, validate_request
     from model.errors import BadRequest, Cancelled, EngineError, SourceError

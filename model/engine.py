@@ -24,10 +24,10 @@ from PIL import Image
 from . import memory
 from .configs import T5_TOKENS
 from .errors import BadRequest, Cancelled, EngineError
-from .request import GenerationRequest
+from .request import GUIDANCE_LIMITS, STEPS_LIMITS, GenerationRequest
 from .resolution import check_size, snap_to_grid
 
-MAX_STEPS = 200
+MAX_STEPS = STEPS_LIMITS[1]
 MAX_COUNT = 64
 MAX_SEED = 2**32 - 1
 
@@ -94,8 +94,9 @@ def validate_request(request: GenerationRequest) -> None:
     check_size(int(request.width), int(request.height))
     if not 1 <= int(request.steps) <= MAX_STEPS:
         raise BadRequest(f"steps {request.steps} is outside 1-{MAX_STEPS}")
-    if not 0.0 <= float(request.guidance) <= 30.0:
-        raise BadRequest(f"guidance {request.guidance} is outside 0-30")
+    low, high = GUIDANCE_LIMITS
+    if not low <= float(request.guidance) <= high:
+        raise BadRequest(f"guidance {request.guidance} is outside {low:g}-{high:g}")
     if not 1 <= int(request.count) <= MAX_COUNT:
         raise BadRequest(f"count {request.count} is outside 1-{MAX_COUNT}")
     if request.seed is not None and not 0 <= int(request.seed) <= MAX_SEED:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What the engine accepts (validate_request); model files asking for defaults are held to the same.
+STEPS_LIMITS = (1, 200)
+GUIDANCE_LIMITS = (0.0, 30.0)
+
 
 @dataclass
 class GenerationRequest:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .errors import Cancelled, SourceError
+from .request import GUIDANCE_LIMITS, STEPS_LIMITS
 
 Progress = Callable[[str, int, int], None]
 
@@ -288,7 +289,7 @@ def _resolve_base(base: str | None) -> ModelSource:
 
 MODEL_DEFAULTS_FILE = "sigma_studio.json"
 MODEL_DEFAULTS_FORMAT = "sigma-studio-model"
-_DEFAULT_LIMITS = {"guidance": (0.0, 50.0), "steps": (1, 200)}
+_DEFAULT_LIMITS = {"guidance": GUIDANCE_LIMITS, "steps": STEPS_LIMITS}
 
 
 def read_model_defaults(folder: Path) -> dict:

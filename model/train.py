@@ -985,9 +985,8 @@ def run_vae_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
     )
     vae.eval().requires_grad_(False)
     psnr = _psnr(vae, images, ctx.device)
-    with torch.no_grad():
-        x = _uint8_batch(images, torch.arange(min(len(images), 8)), ctx.device)
-        rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    x = _uint8_batch(images, torch.arange(min(len(images), 8)), ctx.device)
+    rec = _round_trip(vae, x)
     # a decoder fine-tune keeps the latent space, so the scaling factor the DiT learned with stays
     scale = vae.config.scaling_factor if stage.vae_train == "decoder" else set_latent_scale(vae, images, ctx.device)
     pipe.vae = vae.to(ctx.device)
@@ -1010,14 +1009,20 @@ def run_vae_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
 
 
 @torch.no_grad()
-def _psnr(vae, images: torch.Tensor, device: torch.device, n: int = 64) -> float:
-    """Reconstruction PSNR (dB) of the first n images through the latent means."""
+def _round_trip(vae, x: torch.Tensor) -> torch.Tensor:
+    """x (B, 3, H, W) in -1..1 through the VAE's latent means, in eval mode (its mode is restored)."""
     was_training = vae.training
     vae.eval()
-    x = _uint8_batch(images, torch.arange(min(len(images), n)), device)
-    rec = torch.cat([vae.decode(vae.encode(x[i : i + 16]).latent_dist.mean).sample for i in range(0, len(x), 16)])
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
     vae.train(was_training)
-    return float(10 * torch.log10(4.0 / F.mse_loss(rec.float().clamp(-1, 1), x)))
+    return rec
+
+
+def _psnr(vae, images: torch.Tensor, device: torch.device, n: int = 64) -> float:
+    """Reconstruction PSNR (dB) of the first n images through the latent means."""
+    x = _uint8_batch(images, torch.arange(min(len(images), n)), device)
+    rec = torch.cat([_round_trip(vae, x[i : i + 16]) for i in range(0, len(x), 16)])
+    return float(10 * torch.log10(4.0 / F.mse_loss(rec.float(), x)))
 
 
 @torch.no_grad()
@@ -1025,16 +1030,13 @@ def _recon_colour(vae, device: torch.device, size: int = 256, n: int = 32) -> fl
     """Share of held-out demo renders whose VAE reconstruction keeps its main colour (demo_eval's score)."""
     from .demo_data import render_sample, score_image, summarize
 
-    was_training = vae.training
-    vae.eval()
     scores = []
     for i in range(n):
         sample = render_sample(7, i, size, size, "heldout")
         x = torch.from_numpy(np.array(sample.image)).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
-        rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)[0]  # (3, H, W)
+        rec = _round_trip(vae, x)[0]  # (3, H, W)
         arr = ((rec.float().permute(1, 2, 0) + 1) * 127.5).round().byte().cpu().numpy()
         scores.append(score_image(Image.fromarray(arr), sample.labels))
-    vae.train(was_training)
     return round(summarize(scores)["colour_acc"], 4)
 
 
