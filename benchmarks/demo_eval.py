@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=48, help="held-out prompts (0: skip the eval)")
     parser.add_argument("--size", default="512", help="image size(s), comma-separated: one eval per size")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=4.5)
+    parser.add_argument(
+        "--guidance", type=float, default=None, help="default: the model's sigma_studio.json, else 4.5"
+    )
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (eval and timings run there)")
     parser.add_argument("--save", type=Path, default=None, help="write the images and per-prompt scores here")
     parser.add_argument("--speed", action="store_true", help="time 1024x1024, 20 steps (plain pipeline call)")
     parser.add_argument("--speed-4k", action="store_true", help="run 3840x2160 with KV compression")
@@ -85,14 +88,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--size must be numbers separated by commas, got {args.size!r}")
     from model.demo_data import evaluate_pipeline
 
-    pipe = load(args.model)
-    result: dict = {"model": str(args.model), "threads": torch.get_num_threads()}
+    if args.guidance is None:
+        from model.sources import read_model_defaults
+
+        args.guidance = read_model_defaults(args.model).get("guidance", 4.5)
+    from model.train import pick_device
+
+    device = pick_device(args.device)
+    pipe = load(args.model).to(device)
+    result: dict = {"model": str(args.model), "threads": torch.get_num_threads(), "device": str(device)}
     if args.n:
         result["eval"] = []
         for size in sizes:
             start = time.perf_counter()
             ev = evaluate_pipeline(
-                pipe, n=args.n, size=size, steps=args.steps, guidance=args.guidance, batch=args.batch
+                pipe,
+                device=device,
+                n=args.n,
+                size=size,
+                steps=args.steps,
+                guidance=args.guidance,
+                batch=args.batch,
             )
             items = ev.pop("items")
             ev["seconds"] = round(time.perf_counter() - start, 1)

@@ -503,12 +503,13 @@ class Engine:
 
 
 def latents_preview(engine: Engine, latents: torch.Tensor) -> Image.Image:
-    """A cheap preview of the current latents (linear map fitted once per VAE)."""
-    from .preview import fit_latent_to_rgb, latents_to_preview
+    """A cheap preview of the current step (linear map fitted once per VAE): the scheduler's predicted
+    clean latents where it exposes them (DPM-Solver++), else the noisy latents themselves."""
+    from .preview import fit_latent_to_rgb, latents_to_preview, predicted_clean
 
     if engine._preview_matrix is None:
         engine._preview_matrix = fit_latent_to_rgb(engine.pipe.vae)
-    return latents_to_preview(latents, engine._preview_matrix)
+    return latents_to_preview(predicted_clean(engine.pipe.scheduler, latents), engine._preview_matrix)
 
 
 def _to(module, device: str) -> None:

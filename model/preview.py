@@ -3,6 +3,10 @@
 The map is fitted once per VAE by least squares: encode a few small colour images with the VAE's
 encoder, and regress each pixel block's RGB on its latent vector. Works for any 4-channel VAE
 (SDXL's or the demo's) without hand-made constants.
+
+What is mapped is the scheduler's current estimate of the clean latents (x0) where it keeps one
+(DPM-Solver++ keeps it in `model_outputs`), not the noisy x_t: x_t still holds the remaining noise,
+so a preview of it looks like static until the last few steps. See `predicted_clean`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,28 @@ def fit_latent_to_rgb(vae) -> torch.Tensor:
     x = torch.cat([x, torch.ones(len(x), 1, device=x.device)], dim=1)  # (P, 5)
     y = rgb.float().permute(0, 2, 3, 1).reshape(-1, 3)  # (P, 3)
     return torch.linalg.lstsq(x.cpu(), y.cpu()).solution  # (5, 3)
+
+
+# DPM-Solver(++) variants whose `model_outputs` hold data (x0) predictions; plain "dpmsolver" keeps noise.
+_X0_ALGORITHMS = ("dpmsolver++", "sde-dpmsolver++")
+
+
+def predicted_clean(scheduler, latents: torch.Tensor) -> torch.Tensor:
+    """The scheduler's x0 estimate for the step just taken, else `latents` unchanged.
+
+    Call right after `scheduler.step` (i.e. from a pipeline's per-step callback). In dpmsolver++ mode
+    `DPMSolverMultistepScheduler.step` stores `convert_model_output(...)` -- the predicted clean
+    latents, from the guided noise prediction the pipeline passed in -- as `model_outputs[-1]`.
+    Other schedulers (or a missing / mismatched entry) fall back to the given latents. No copy, no VAE.
+    """
+    config = getattr(scheduler, "config", None)
+    if getattr(config, "algorithm_type", None) not in _X0_ALGORITHMS:
+        return latents
+    outputs = getattr(scheduler, "model_outputs", None)
+    x0 = outputs[-1] if outputs else None
+    if not isinstance(x0, torch.Tensor) or x0.shape != latents.shape:
+        return latents
+    return x0
 
 
 @torch.no_grad()

@@ -691,6 +691,12 @@ def initial_pipeline(cfg: TrainConfig, seed: int):
     if "pretrained" in model:
         from diffusers import PixArtSigmaPipeline, PixArtTransformer2DModel
 
+        local = Path(model["pretrained"])
+        if not local.is_absolute():
+            local = ROOT / local if (ROOT / local).is_dir() else local
+        if local.is_dir() and not model.get("transformer") and not model.get("text_encoder_dtype"):
+            # a saved pipeline folder (e.g. resources/demo_model): fp32 weights + its KV compressors
+            return load_pipeline(local)
         kwargs: dict = {}
         if model.get("transformer"):
             kwargs["transformer"] = PixArtTransformer2DModel.from_pretrained(
@@ -953,7 +959,7 @@ def run_vae_stage(ctx: RunContext, stage: StageConfig, pipe, deadline: float, re
 
     demo = ctx.cfg.data.get("kind", "demo") == "demo"
     if stage.vae_train == "decoder":
-        vae = copy.deepcopy(pipe.vae).float()
+        vae = copy.deepcopy(pipe.vae).float().to(ctx.device)
         psnr_before = _psnr(vae, images, ctx.device)
         colour_before = _recon_colour(vae, ctx.device) if demo else None
     else:
