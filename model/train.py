@@ -1642,17 +1642,25 @@ def publish(ctx: RunContext, pipe, eval_result: dict | None = None) -> None:
         for stage, png in latest.items():
             shutil.copy2(png, dest / f"{stage}.png")
     (ctx.out / "train_log.json").write_text(json.dumps(ctx.log, indent=2, default=str), encoding="utf-8")
-    (ctx.out / "README.md").write_text(readme_text(ctx, eval_result), encoding="utf-8")
+    (ctx.out / "README.md").write_text(readme_text(ctx.log, eval_result), encoding="utf-8")
 
 
-def readme_text(ctx: RunContext, eval_result: dict | None) -> str:
-    """The model card: how it was trained (command, hardware, minutes) and its eval scores."""
-    log = ctx.log
+def readme_text(log: dict, eval_result: dict | None) -> str:
+    """The model card: how it was trained (every run back to the first: command, hardware, minutes)
+    and its eval scores. `log` is a run's train_log.json; a continued model's log holds its starting
+    model's log under "parent"."""
+    runs = []
+    while log:
+        runs.append(log)
+        log = (log.get("parent") or {}).get("log")
+    runs.reverse()  # oldest first
+    first = runs[0]
+    origin = "trained from scratch" if "parent" not in first else "fine-tuned"
     lines = [
         "# Sigma Studio demo model",
         "",
         "A small PixArt-Sigma pipeline (PixArtTransformer2DModel + T5EncoderModel + AutoencoderKL, diffusers",
-        "layout) trained from scratch on the procedural wallpapers of `model/demo_data.py` by `model/train.py`.",
+        f"layout) {origin} on the procedural wallpapers of `model/demo_data.py` by `model/train.py`.",
         "It is trained on simple prompts (colours, stripes, bands, circles, dots, waves, mountains, grids,",
         "checkerboards, gradients, sunsets, placement) and knows nothing else; how well it follows them is",
         "measured below.",
@@ -1660,10 +1668,41 @@ def readme_text(ctx: RunContext, eval_result: dict | None) -> str:
         "## How it was trained",
         "",
     ]
+    if len(runs) > 1:
+        lines += [
+            f"In {len(runs)} runs, each starting from the model the one before made "
+            "(config `\"model\": {\"pretrained\": FOLDER}`):",
+            "",
+        ]
+    for number, run in enumerate(runs, 1):
+        if len(runs) > 1:
+            lines += [f"### Run {number}", ""]
+        lines += _run_lines(run)
+        lines.append("")
+    if len(runs) > 1:
+        total = sum(s.get("seconds", 0) for run in runs for s in run.get("stages", {}).values()) / 60
+        lines += [f"Training time over all runs: {total:.1f} minutes.", ""]
+    lines += ["## Evaluation (held-out colour x pattern x layout prompts, benchmarks/demo_eval.py)", ""]
+    if eval_result:
+        lines.append(
+            f"- colour of the main area: {eval_result['colour_acc']:.1%} "
+            f"(exact shade {eval_result['shade_acc']:.1%}), pattern: {eval_result['pattern_acc']:.1%}, "
+            f"n={eval_result['n']} at {eval_result.get('size')}x{eval_result.get('size')}, "
+            f"{eval_result.get('steps')} steps, guidance {eval_result.get('guidance')}"
+        )
+    else:
+        lines.append("- not run by the trainer: see `benchmarks/demo_eval.py` and its Measured section below, if present")
+    lines += ["", "Training log: `train_log.json`; sample grids: `samples/`.", ""]
+    return "\n".join(lines)
+
+
+def _run_lines(log: dict) -> list[str]:
+    """One run of a model card: its command(s), hardware, minutes and per-stage table."""
+    lines = []
     stages = log.get("stages", {})
     by_command: dict[str, list[str]] = {}
     for name, s in stages.items():
-        by_command.setdefault(s.get("command", ctx.command), []).append(name)
+        by_command.setdefault(s.get("command", log.get("command", "?")), []).append(name)
     for command, names in by_command.items():
         what = "" if len(by_command) == 1 else f" (stages {', '.join(names)})"
         lines.append(f"- command{what}: `{command}`")
@@ -1687,18 +1726,29 @@ def readme_text(ctx: RunContext, eval_result: dict | None) -> str:
         if s.get("heldout_caption_accuracy"):
             acc = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in s["heldout_caption_accuracy"].items())
             lines += ["", f"Text stage `{name}`: the T5's read-outs on held-out captions: {acc}."]
-    lines += ["", "## Evaluation (held-out colour x pattern x layout prompts, benchmarks/demo_eval.py)", ""]
-    if eval_result:
-        lines.append(
-            f"- colour of the main area: {eval_result['colour_acc']:.1%} "
-            f"(exact shade {eval_result['shade_acc']:.1%}), pattern: {eval_result['pattern_acc']:.1%}, "
-            f"n={eval_result['n']} at {eval_result.get('size')}x{eval_result.get('size')}, "
-            f"{eval_result.get('steps')} steps, guidance {eval_result.get('guidance')}"
-        )
-    else:
-        lines.append("- not run by the trainer: see `benchmarks/demo_eval.py` and its Measured section below, if present")
-    lines += ["", "Training log: `train_log.json`; sample grids: `samples/`.", ""]
-    return "\n".join(lines)
+    return lines
+
+
+def parent_log(model: dict) -> dict | None:
+    """The training log of a local pretrained starting model (its train_log.json), for the lineage."""
+    source = model.get("pretrained")
+    if not source:
+        return None
+    folder = Path(source)
+    if not folder.is_absolute() and (ROOT / folder).is_dir():
+        folder = ROOT / folder
+    file = folder / "train_log.json"
+    if not file.is_file():
+        return None
+    try:
+        log = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for stage in log.get("stages", {}).values():
+        if stage.get("loss_curve"):
+            stage["loss_curve"] = stage["loss_curve"][-1:]  # kept short: the card shows the last loss
+    log.pop("config", None)
+    return {"model": str(source), "log": log}
 
 
 def _quiet_libraries() -> None:
@@ -1761,6 +1811,9 @@ def run_training(
         config=asdict(cfg),
     )
     ctx.log.setdefault("stages", {})
+    parent = parent_log(cfg.model)
+    if parent:
+        ctx.log["parent"] = parent  # the model card shows every run back to the first
     names = [s.name for s in cfg.stages]
     for name in only or []:
         if name not in names and name not in STAGE_KINDS:

@@ -534,12 +534,37 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
     )
     assert log["stages"]["kv"]["resumed"] and log["stages"]["kv"]["steps"] == 2
 
+    # weak-to-strong continuation: a new run starts from the saved model (its learned KV compressors
+    # included) and the model card keeps the whole lineage
+    more = copy.deepcopy(TINY_RUN)
+    more["model"] = {"pretrained": str(out)}
+    more["stages"] = [s for s in more["stages"] if s["kind"] == "kv"]
+    cfg2 = tr.load_config(more)
+    start = tr.initial_pipeline(cfg2, 0)
+    parent_kv = load_kv_compression(loaded.transformer, out / "transformer")
+    blocks = parent_kv["blocks"]
+    for b in blocks:
+        got = start.transformer.transformer_blocks[b].attn1.kv_compress.state_dict()
+        want = loaded.transformer.transformer_blocks[b].attn1.kv_compress.state_dict()
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    out2 = tmp_path / "continued"
+    log2 = tr.run_training(cfg2, out2, tmp_path / "work2", device="cpu", progress=False, run_eval=False)
+    assert list(log2["stages"]) == ["kv"]
+    assert list(log2["parent"]["log"]["stages"]) == ["vae", "text", "base", "resolution", "kv"]
+    card = (out2 / "README.md").read_text()
+    assert "### Run 1" in card and "### Run 2" in card and "| resolution |" in card
+    assert card.index("| resolution |") < card.index("### Run 2")
+
 
 def test_config_files_load_and_unknown_keys_are_refused():
     for name in ("train_demo.json", "train_demo_cpu.json"):
         cfg = tr.load_config(tr.ROOT / "configs" / name)
         assert [s.kind for s in cfg.stages][:5] == ["vae", "text", "base", "resolution", "kv"]
         assert not any(s.train_text_encoder for s in cfg.stages)  # the DiT reads the text stage's T5 frozen
+    cont = tr.load_config(tr.ROOT / "configs" / "train_demo_finetune.json")
+    assert cont.model == {"pretrained": "resources/demo_model"}
+    assert [s.kind for s in cont.stages] == ["vae", "resolution", "kv"]  # decoder first: DiT stages share one cache
+    assert cont.stages[0].vae_train == "decoder" and cont.stages[-1].kv_blocks == [3, 4, 5]
     bad = copy.deepcopy(TINY_RUN)
     bad["stages"][0]["stepz"] = 3
     with pytest.raises(ValueError, match="stepz"):
