@@ -155,7 +155,10 @@ def pick_device(name: str = "auto") -> torch.device:
     """'auto' -> cuda when available, else cpu."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: no CUDA GPU is available here (use --device cpu)")
+    return device
 
 
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -808,6 +811,10 @@ def save_pipeline(pipe, folder: Path, half: list[str] | tuple = ()) -> None:
             from .kv_compress import apply_kv_compression
 
             apply_kv_compression(tf, settings["factor"], settings["blocks"], settings["mode"])
+    from .sources import MODEL_DEFAULTS_FILE
+
+    if (folder / MODEL_DEFAULTS_FILE).is_file():  # the model's generation defaults outlive a re-save
+        shutil.copy2(folder / MODEL_DEFAULTS_FILE, tmp / MODEL_DEFAULTS_FILE)
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
@@ -1880,7 +1887,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m model.train demo|train --config C --out DIR [--stage S] [--resume] [--device D] [--max-minutes M]`."""
     parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "command", choices=["demo", "train"], help="demo: the embedded demo model; train: any config"
+        "command",
+        choices=["demo", "train", "recipe"],
+        help="demo: the embedded demo model; train: any config; recipe: runs in a row (model/recipe.py)",
     )
     parser.add_argument("--config", default=None, help="JSON config (demo: configs/train_demo.json)")
     parser.add_argument("--out", default=None, help="output pipeline folder (demo: resources/demo_model)")
@@ -1901,7 +1910,8 @@ def main(argv: list[str] | None = None) -> int:
         "--gradient-checkpointing", action="store_true", help="diffusers gradient checkpointing"
     )
     parser.add_argument("--mixed-precision", choices=["auto", "bf16", "fp32"], default=None)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (recipe: every run's)")
+    parser.add_argument("--from-run", type=int, default=1, help="recipe: start at run K (earlier outputs kept)")
     parser.add_argument("--max-minutes", type=float, default=None, help="time box for all stages together")
     parser.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (1 is best on a busy CPU)"
@@ -1909,6 +1919,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-eval", action="store_true", help="skip the final held-out eval")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.command == "recipe":
+        return _main_recipe(parser, args)
+    args.device = args.device or "auto"
     config = args.config or (str(ROOT / "configs" / "train_demo.json") if args.command == "demo" else None)
     out = args.out or (str(ROOT / "resources" / "demo_model") if args.command == "demo" else None)
     if config is None or out is None:
@@ -1929,24 +1942,49 @@ def main(argv: list[str] | None = None) -> int:
         cfg.gradient_checkpointing = True
     if args.mixed_precision:
         cfg.mixed_precision = args.mixed_precision
-    log = run_training(
-        cfg,
-        out,
-        args.work,
-        args.device,
-        args.max_minutes,
-        args.stage,
-        args.resume,
-        progress=not args.no_progress,
-        command="python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
-        run_eval=not args.no_eval,
-    )
+    try:
+        log = run_training(
+            cfg,
+            out,
+            args.work,
+            args.device,
+            args.max_minutes,
+            args.stage,
+            args.resume,
+            progress=not args.no_progress,
+            command="python -m model.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+            run_eval=not args.no_eval,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_summary(out, log)
+    return 0
+
+
+def _print_summary(out, log: dict) -> None:
     summary = {k: {"steps": v.get("steps"), "seconds": v.get("seconds")} for k, v in log["stages"].items()}
     print(
         json.dumps(
             {"out": str(out), "minutes": log.get("total_minutes"), "stages": summary, "eval": log.get("eval")}
         )
     )
+
+
+def _main_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`python -m model.train recipe --config RECIPE --out DIR [--from-run K] [--device D]`."""
+    from .recipe import run_recipe
+
+    if not args.config or not args.out:
+        parser.error("recipe needs --config RECIPE.json and --out DIR")
+    try:
+        logs = run_recipe(
+            args.config, args.out, args.work, args.from_run, args.device, progress=not args.no_progress
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_summary(args.out, logs[-1])
     return 0
 
 

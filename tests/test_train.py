@@ -565,7 +565,67 @@ def test_config_files_load_and_unknown_keys_are_refused():
     assert cont.model == {"pretrained": "resources/demo_model"}
     assert [s.kind for s in cont.stages] == ["vae", "resolution", "kv"]  # decoder first: DiT stages share one cache
     assert cont.stages[0].vae_train == "decoder" and cont.stages[-1].kv_blocks == [3, 4, 5]
+    from model.recipe import load_recipe
+
+    runs, defaults = load_recipe(tr.ROOT / "configs" / "demo_recipe.json")  # the shipped model's runs
+    assert [(r.config.name, r.device) for r in runs] == [
+        ("train_demo_cpu.json", "cpu"),
+        ("train_demo_finetune.json", "cuda"),
+        ("train_demo_multiscale_cpu.json", "cpu"),
+    ]
+    assert defaults == json.loads((tr.ROOT / "resources/demo_model/sigma_studio.json").read_text())["defaults"]
+    assert [s.kind for s in tr.load_config(runs[2].config).stages] == ["resolution", "kv"]
     bad = copy.deepcopy(TINY_RUN)
     bad["stages"][0]["stepz"] = 3
     with pytest.raises(ValueError, match="stepz"):
         tr.load_config(bad)
+
+
+def test_recipe_runs_continue_each_other_and_write_the_defaults(tmp_path):
+    from model.recipe import load_recipe, run_recipe
+
+    first, second = copy.deepcopy(TINY_RUN), copy.deepcopy(TINY_RUN)
+    first["stages"] = [s for s in first["stages"] if s["kind"] in ("vae", "text", "base")]
+    second["stages"] = [s for s in second["stages"] if s["kind"] == "resolution"]
+    (tmp_path / "a.json").write_text(json.dumps(first))
+    (tmp_path / "b.json").write_text(json.dumps(second))
+    recipe = tmp_path / "recipe.json"
+    body = {
+        "format": "sigma-studio-recipe",
+        "version": 1,
+        "defaults": {"guidance": 2.0},
+        "runs": [{"config": "a.json", "device": "cpu", "eval": False}, {"config": "b.json", "device": "cpu"}],
+    }
+    recipe.write_text(json.dumps(body))
+    out, work = tmp_path / "model", tmp_path / "work"
+    logs = run_recipe(recipe, out, work, progress=False)
+    assert [list(log["stages"]) for log in logs] == [["vae", "text", "base"], ["resolution"]]
+    assert "eval" not in logs[0] and "colour_acc" in logs[1]["eval"]
+    saved = json.loads((out / "train_log.json").read_text())
+    assert saved["parent"]["model"] == str(work / "run1-a")
+    assert list(saved["parent"]["log"]["stages"]) == ["vae", "text", "base"]
+    assert json.loads((out / "sigma_studio.json").read_text())["defaults"] == {"guidance": 2.0}
+    card = (out / "README.md").read_text()
+    assert "### Run 1" in card and "run 2/2" in card
+
+    # --from-run 2 reuses run 1's output; a re-save keeps the defaults file
+    log = run_recipe(recipe, out, work, from_run=2, progress=False)[0]
+    assert list(log["stages"]) == ["resolution"] and (out / "sigma_studio.json").exists()
+
+    # bad recipes: clear errors before any training
+    for change, message in [
+        ({"runs": []}, "non-empty"),
+        ({"runs": [{"config": "missing.json"}]}, "not found"),
+        ({"runs": [{"config": "a.json", "gpu": True}]}, "unknown keys"),
+        ({"defaults": {"guidance": 99}}, "guidance"),
+        ({"format": "other"}, "not a recipe"),
+    ]:
+        recipe.write_text(json.dumps({**body, **change}))
+        with pytest.raises(ValueError, match=message):
+            load_recipe(recipe)
+    recipe.write_text(json.dumps(body))
+    with pytest.raises(ValueError, match="holds no model"):
+        run_recipe(recipe, tmp_path / "other", tmp_path / "work2", from_run=2, progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            run_recipe(recipe, tmp_path / "other", tmp_path / "work3", device="cuda", progress=False)
