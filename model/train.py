@@ -694,10 +694,8 @@ def initial_pipeline(cfg: TrainConfig, seed: int):
     if "pretrained" in model:
         from diffusers import PixArtSigmaPipeline, PixArtTransformer2DModel
 
-        local = Path(model["pretrained"])
-        if not local.is_absolute():
-            local = ROOT / local if (ROOT / local).is_dir() else local
-        if local.is_dir() and not model.get("transformer") and not model.get("text_encoder_dtype"):
+        local = local_pretrained(model)
+        if local and not model.get("transformer") and not model.get("text_encoder_dtype"):
             # a saved pipeline folder (e.g. resources/demo_model): fp32 weights + its KV compressors
             return load_pipeline(local)
         kwargs: dict = {}
@@ -1636,8 +1634,14 @@ def _hardware(device: torch.device) -> str:
 
 
 def publish(ctx: RunContext, pipe, eval_result: dict | None = None) -> None:
-    """Write the output folder: the pipeline (EMA weights), train_log.json, samples, README.md."""
+    """Write the output folder: the pipeline (EMA weights), train_log.json, samples, README.md, and the
+    starting model's generation defaults (sigma_studio.json) when the output has none of its own."""
+    from .sources import MODEL_DEFAULTS_FILE
+
     save_pipeline(pipe, ctx.out, ctx.cfg.save_half)
+    parent = local_pretrained(ctx.cfg.model)
+    if parent and (parent / MODEL_DEFAULTS_FILE).is_file() and not (ctx.out / MODEL_DEFAULTS_FILE).exists():
+        shutil.copy2(parent / MODEL_DEFAULTS_FILE, ctx.out / MODEL_DEFAULTS_FILE)
     samples = ctx.work / "samples"
     if samples.exists():
         dest = ctx.out / "samples"
@@ -1736,17 +1740,24 @@ def _run_lines(log: dict) -> list[str]:
     return lines
 
 
-def parent_log(model: dict) -> dict | None:
-    """The training log of a local pretrained starting model (its train_log.json), for the lineage."""
+def local_pretrained(model: dict) -> Path | None:
+    """The config's `pretrained` model when it is a local folder (relative paths: to the repo first)."""
     source = model.get("pretrained")
     if not source:
         return None
     folder = Path(source)
     if not folder.is_absolute() and (ROOT / folder).is_dir():
         folder = ROOT / folder
-    file = folder / "train_log.json"
-    if not file.is_file():
+    return folder if folder.is_dir() else None
+
+
+def parent_log(model: dict) -> dict | None:
+    """The training log of a local pretrained starting model (its train_log.json), for the lineage."""
+    folder = local_pretrained(model)
+    file = folder / "train_log.json" if folder else None
+    if file is None or not file.is_file():
         return None
+    source = model["pretrained"]
     try:
         log = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
