@@ -1696,7 +1696,8 @@ def readme_text(log: dict, eval_result: dict | None) -> str:
     lines += ["## Evaluation (held-out colour x pattern x layout prompts, benchmarks/demo_eval.py)", ""]
     if eval_result:
         lines.append(
-            f"- colour of the main area: {eval_result['colour_acc']:.1%} "
+            "- by the trainer on the training machine, at the end of the last run: colour of the main area: "
+            f"{eval_result['colour_acc']:.1%} "
             f"(exact shade {eval_result['shade_acc']:.1%}), pattern: {eval_result['pattern_acc']:.1%}, "
             f"n={eval_result['n']} at {eval_result.get('size')}x{eval_result.get('size')}, "
             f"{eval_result.get('steps')} steps, guidance {eval_result.get('guidance')}"

@@ -567,4 +567,4 @@ def test_model_defaults_file(tmp_path):
 def test_the_shipped_demo_model_asks_for_its_measured_guidance():
     from model.sources import ROOT, read_model_defaults
 
-    assert read_model_defaults(ROOT / "resources" / "demo_model") == {"guidance": 1.5}
+    assert read_model_defaults(ROOT / "resources" / "demo_model") == {"guidance": 2.0}
