@@ -435,7 +435,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.device_label.setToolTip(str(info.get("plan", "")))
         defaults = {k: v for k, v in (info.get("defaults") or {}).items() if k in ("steps", "guidance")}
         if defaults:
-            # a model that was trained for other settings (the demo: guidance 1.5) starts from them
+            # a model that was trained for other settings (the demo: guidance 2.0) starts from them
             self.gen_settings.set_values(**defaults)
             said = ", ".join(f"{k} {v:g}" for k, v in defaults.items())
             self.show_status(f"Loaded {name} — using its defaults: {said}")
