@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Continue the demo model's weak-to-strong training on a lent GPU, then score it side by side with
-# the shipped model (same held-out prompts, same noise). One call of the device tool:
-#   run(command="bash benchmarks/gpu_finetune_demo.sh 6.5", carry=[".whl"], timeout_s=570)
-# .whl holds the wheels the GPU image lacks (diffusers, importlib_metadata): see docs/TRAINING.md.
+# Continue the demo model's weak-to-strong training on a lent GPU (configs/train_demo_finetune.json),
+# then score it there on the held-out prompts at each guidance in $GUIDANCES. One call of the device tool:
+#   run(command="bash benchmarks/gpu_finetune_demo.sh 5.3", carry=[".whl"], timeout_s=480)
+# .whl holds the wheels the GPU image lacks (its torch and transformers are used as they are), made here with
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl diffusers==0.42.1 importlib_metadata
+# (.whl/ is git-ignored locally: echo /.whl/ >> .git/info/exclude).
 # Results land in $OUT: demo_finetuned.tgz (the model folder), samples.tar, train.log, eval.log.
 set -o pipefail
-MINUTES=${1:-6.5}
+MINUTES=${1:-5.3}
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu CONFIG=small.json EVAL_N=2: a dry run of this script on a CPU
 CONFIG=${CONFIG:-configs/train_demo_finetune.json}
 EVAL_N=${EVAL_N:-48}
