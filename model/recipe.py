@@ -81,33 +81,14 @@ def load_recipe(path: str | os.PathLike) -> tuple[list[Run], dict]:
                 bool(item.get("eval", True)),
             )
         )
-    defaults = data.get("defaults", {})
-    if defaults:
-        _check_defaults(defaults, path)
-    return runs, defaults
-
-
-def _defaults_text(defaults: dict) -> str:
-    from .sources import MODEL_DEFAULTS_FORMAT
-
-    return json.dumps({"format": MODEL_DEFAULTS_FORMAT, "version": 1, "defaults": defaults}, indent=2) + "\n"
-
-
-def _check_defaults(defaults, path: Path) -> None:
-    """The same checks the app makes when it reads the file (model/sources.read_model_defaults)."""
-    import tempfile
-
     from .errors import SourceError
-    from .sources import MODEL_DEFAULTS_FILE, read_model_defaults
+    from .sources import check_model_defaults
 
-    if not isinstance(defaults, dict):
-        raise ValueError(f"{path}: 'defaults' must be an object, e.g. {{\"guidance\": 1.5}}")
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / MODEL_DEFAULTS_FILE).write_text(_defaults_text(defaults), encoding="utf-8")
-        try:
-            read_model_defaults(Path(tmp))
-        except SourceError as exc:
-            raise ValueError(f"{path}: defaults: {exc}".replace(str(Path(tmp) / MODEL_DEFAULTS_FILE), "")) from exc
+    try:
+        defaults = check_model_defaults(data.get("defaults", {}), f"{path}: defaults")
+    except SourceError as exc:
+        raise ValueError(str(exc)) from exc
+    return runs, defaults
 
 
 def run_recipe(
@@ -121,9 +102,8 @@ def run_recipe(
     """Run the recipe's runs from `from_run` on; returns their logs. `device` overrides every run's."""
     import torch
 
+    from .sources import write_model_defaults
     from .train import ROOT, load_config, pick_device, run_training
-
-    from .sources import MODEL_DEFAULTS_FILE
 
     runs, defaults = load_recipe(recipe)
     if not 1 <= from_run <= len(runs):
@@ -160,8 +140,6 @@ def run_recipe(
             run_eval=run.eval,
         )
         if defaults:
-            target = outputs[k - 1] / MODEL_DEFAULTS_FILE
-            target.with_suffix(".tmp").write_text(_defaults_text(defaults), encoding="utf-8")
-            os.replace(target.with_suffix(".tmp"), target)
+            write_model_defaults(outputs[k - 1], defaults)
         logs.append(log)
     return logs

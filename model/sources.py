@@ -304,15 +304,32 @@ def read_model_defaults(folder: Path) -> dict:
     data = _read_json(path)
     if data.get("format") != MODEL_DEFAULTS_FORMAT or not isinstance(data.get("defaults", {}), dict):
         raise SourceError(f"{path} is not a Sigma Studio model file (format {MODEL_DEFAULTS_FORMAT!r} expected)")
+    return check_model_defaults(data.get("defaults", {}), str(path))
+
+
+def check_model_defaults(defaults: dict, where: str) -> dict:
+    """Validated generation defaults (steps as int, guidance as float); SourceError naming `where`."""
+    if not isinstance(defaults, dict):
+        raise SourceError(f"{where}: defaults must be an object, e.g. {{\"guidance\": 1.5}}")
     out = {}
-    for key, value in data.get("defaults", {}).items():
+    for key, value in defaults.items():
         low, high = _DEFAULT_LIMITS.get(key, (None, None))
         if low is None:
-            raise SourceError(f"{path}: unknown default {key!r} (known: {', '.join(_DEFAULT_LIMITS)})")
+            raise SourceError(f"{where}: unknown default {key!r} (known: {', '.join(_DEFAULT_LIMITS)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            raise SourceError(f"{path}: default {key} must be a number from {low} to {high}, got {value!r}")
+            raise SourceError(f"{where}: default {key} must be a number from {low} to {high}, got {value!r}")
         out[key] = int(value) if key == "steps" else float(value)
     return out
+
+
+def write_model_defaults(folder: Path, defaults: dict) -> None:
+    """Write a model folder's MODEL_DEFAULTS_FILE (checked first; temp file, then rename)."""
+    defaults = check_model_defaults(defaults, str(folder))
+    target = Path(folder) / MODEL_DEFAULTS_FILE
+    tmp = target.with_suffix(".tmp")
+    body = {"format": MODEL_DEFAULTS_FORMAT, "version": 1, "defaults": defaults}
+    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
 
 
 def _read_json(path: Path) -> dict:
