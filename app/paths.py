@@ -8,7 +8,6 @@ the platform's locations are used (on Linux they follow XDG_CONFIG_HOME, XDG_DAT
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import platformdirs
@@ -91,7 +90,7 @@ def default_output_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """The bundled resources folder (default presets, styles, icons), also inside a frozen app."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    root = Path(bundle) if bundle else Path(__file__).resolve().parents[1]
-    return root / "resources"
+    """The bundled resources folder (demo model, default presets, styles, icons), wherever installed."""
+    import resources
+
+    return resources.root()

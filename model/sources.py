@@ -21,13 +21,14 @@ from typing import Any
 
 import torch
 
+import resources
+
 from .errors import Cancelled, SourceError
 from .request import GUIDANCE_LIMITS, STEPS_LIMITS
 
 Progress = Callable[[str, int, int], None]
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_DIR = ROOT / "resources" / "demo_model"
+DEMO_DIR = resources.root() / "demo_model"
 DEMO_NAME = "Demo model (built-in)"
 BASE_REPO = "PixArt-alpha/pixart_sigma_sdxlvae_T5_diffusers"
 # Honest on-disk figure: the hub stores the T5-v1.1-XXL encoder in fp32 (9.99 + 9.06 GB shards) next to
