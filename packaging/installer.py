@@ -285,8 +285,8 @@ def check_python(version: tuple[int, ...] | None = None) -> None:
             f"{'.'.join(map(str, version))}. Install a newer Python (Debian/Ubuntu: sudo apt install "
             "python3.11 python3.11-venv; Fedora: sudo dnf install python3.11) and run the installer with it.")
     try:
-        import venv  # noqa: F401
         import ensurepip  # noqa: F401
+        import venv  # noqa: F401
     except ImportError as exc:
         raise InstallError("this Python has no 'venv' module with pip (Debian/Ubuntu: sudo apt install "
                            "python3-venv)") from exc

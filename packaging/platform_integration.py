@@ -48,6 +48,20 @@ def unregister(layout) -> None:
     elif layout.system not in ("Darwin",):
         set_default_app(layout.config_home / "mimeapps.list", remove=True)
         refresh_caches(layout.data_home)
+        remove_generated_leftovers(layout.data_home)
+
+
+def remove_generated_leftovers(data_home: Path) -> None:
+    """Drop cache files (and their folders) that the desktop tools made and that now index nothing."""
+    for folder, generated in ((data_home / "icons" / "hicolor", {"icon-theme.cache"}),
+                              (data_home / "applications", {"mimeinfo.cache"})):
+        if not folder.is_dir():
+            continue
+        if all(p.is_dir() or p.name in generated for p in folder.rglob("*")):
+            shutil.rmtree(folder, ignore_errors=True)
+    icons = data_home / "icons"
+    if icons.is_dir() and not any(icons.iterdir()):
+        icons.rmdir()
 
 
 def how_to_start(layout) -> str:
