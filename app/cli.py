@@ -1,7 +1,10 @@
-"""The command line (DESIGN.md Contract 1): `generate` and `models`.
+"""The command line (docs/DESIGN.md Contract 1): `generate` and `models`.
 
 Exit codes: 0 success; 2 bad arguments or input (one line on stderr, no output file);
-1 a failure while running (clear message, no partial output file).
+1 a failure while running (clear message, no partial output file). main.py hands it every argv
+whose first word is a subcommand.
+
+May import: app/ modules, and model/ only through app.model_service; no Qt.
 """
 
 from __future__ import annotations
@@ -71,13 +74,13 @@ def _check_out(out: str) -> None:
 
 def _resolve_size(args) -> object:
     from app.sizes import SizeError, plan_size, resolve_size
-    from model.errors import BadRequest
+    from app.model_service import BadRequest
 
     try:
         if args.preset:
             return resolve_size(args.preset)
         if args.size:
-            from model.resolution import parse_size
+            from app.model_service import parse_size
 
             width, height = parse_size(args.size)
             return plan_size(width, height)
@@ -92,8 +95,15 @@ def cmd_generate(args) -> int:
     from app.metadata import build_params, save_image
     from app.settings import DEFAULT_GUIDANCE
     from app.sizes import fit_to_target
-    from model.engine import Engine, GenerationRequest, validate_request
-    from model.errors import BadRequest, Cancelled, EngineError, SourceError
+    from app.model_service import (
+        BadRequest,
+        Cancelled,
+        EngineError,
+        GenerationRequest,
+        SourceError,
+        make_engine,
+        validate_request,
+    )
 
     _check_out(args.out)
     plan = _resolve_size(args)
@@ -117,7 +127,7 @@ def cmd_generate(args) -> int:
         print(plan.message, file=sys.stderr)
 
     try:
-        engine = Engine(device=args.device, memory_mode=args.memory, cache_dir=_cache_dir())
+        engine = make_engine(args.device, args.memory, _cache_dir(), leave_a_core=False)
         model = args.model or _configured_model()
         info = engine.load(model, args.base)
     except (BadRequest, SourceError) as error:
@@ -169,9 +179,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_models(_args) -> int:
-    from model.sources import installed_models
+    from app.model_service import list_models
 
-    for entry in installed_models(_local_models()):
+    entries, _cache = list_models(_local_models())
+    for entry in entries:
         state = "installed" if entry.get("downloaded") else "not downloaded"
         where = entry.get("path") or entry.get("hub_id") or ""
         size = f"{entry['download_gb']:.1f} GB" if entry.get("download_gb") else ""
@@ -210,7 +221,7 @@ def _one_line(error: BaseException) -> str:
 
 def run_cli(argv: list[str]) -> int:
     """Parse and run; returns the process exit code."""
-    from model.errors import BadRequest, SourceError
+    from app.model_service import BadRequest, SourceError
 
     parser = build_parser()
     try:

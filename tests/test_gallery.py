@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from app import gallery as gallery_module
+from app.gallery import schema as gallery_schema
+from app.gallery import store as gallery_store
 from app import metadata, paths
 from app.gallery import SCHEMA_VERSION, Gallery, GalleryError
 
@@ -118,8 +119,8 @@ def test_migrations_run_in_order_from_an_older_version(tmp_path, monkeypatch):
 
     root = tmp_path / "g"
     Gallery(root).close()
-    monkeypatch.setattr(gallery_module, "MIGRATIONS", [*gallery_module.MIGRATIONS, add_note_column])
-    monkeypatch.setattr(gallery_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(gallery_schema, "MIGRATIONS", [*gallery_schema.MIGRATIONS, add_note_column])
+    monkeypatch.setattr(gallery_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     store = Gallery(root)
     store.add(make_image(), make_params("after migration"))
     store.close()
@@ -259,7 +260,7 @@ def test_failed_add_leaves_nothing_behind(gallery, monkeypatch, failing_step):
         raise OSError(28, "No space left on device")
 
     if failing_step == "thumbnail":
-        monkeypatch.setattr(gallery_module, "_write_thumbnail", boom)
+        monkeypatch.setattr(gallery_store, "_write_thumbnail", boom)
     else:
         monkeypatch.setattr(gallery, "_insert", boom)
 
