@@ -73,8 +73,8 @@ def _check_out(out: str) -> None:
 
 
 def _resolve_size(args) -> object:
-    from app.sizes import SizeError, plan_size, resolve_size
     from app.model_service import BadRequest
+    from app.sizes import SizeError, plan_size, resolve_size
 
     try:
         if args.preset:
@@ -93,8 +93,6 @@ def cmd_generate(args) -> int:
     from tqdm import tqdm
 
     from app.metadata import build_params, save_image
-    from app.settings import DEFAULT_GUIDANCE
-    from app.sizes import fit_to_target
     from app.model_service import (
         BadRequest,
         Cancelled,
@@ -104,6 +102,8 @@ def cmd_generate(args) -> int:
         make_engine,
         validate_request,
     )
+    from app.settings import DEFAULT_GUIDANCE
+    from app.sizes import fit_to_target
 
     _check_out(args.out)
     plan = _resolve_size(args)

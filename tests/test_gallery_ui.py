@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMainWindow
 
 from app.gallery import Gallery
 from app.metadata import read_params
-from ui.gallery_view import CELL, FavouriteRole, GalleryPanel
+from ui.gallery import CELL, FavouriteRole, GalleryPanel
 
 PROMPTS = ["a red castle on a hill", "blue ocean waves at dawn", "green forest with fog"]
 COLOURS = [(200, 40, 40), (40, 60, 200), (40, 160, 60)]

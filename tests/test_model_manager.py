@@ -35,7 +35,7 @@ def _cell_texts(dialog: ModelManagerDialog, column: int) -> list[str]:
 
 
 def test_ui_modules_do_not_import_torch():
-    code = ("import sys; import ui.model_manager, ui.gallery_view, ui.export_dialog, ui.dnd, ui.tasks; "
+    code = ("import sys; import ui.model_manager, ui.gallery, ui.export_dialog, ui.dnd, ui.tasks; "
             "bad = [m for m in ('torch', 'diffusers', 'model.sources', 'model.engine') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
