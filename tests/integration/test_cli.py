@@ -12,7 +12,7 @@ from PIL import Image
 
 from app.cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def gen(tiny_pipeline_dir, *extra: str) -> list[str]:

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from app.settings import Settings
 from ui.model_manager import ModelManagerDialog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIST_TIMEOUT = 180_000  # the first listing imports torch in a pool thread
 
 

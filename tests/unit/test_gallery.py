@@ -6,15 +6,16 @@ import dataclasses
 import sqlite3
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
+from app import metadata, paths
+from app.gallery import SCHEMA_VERSION, UNDO_WINDOW, Gallery, GalleryError
 from app.gallery import schema as gallery_schema
 from app.gallery import store as gallery_store
-from app import metadata, paths
-from app.gallery import SCHEMA_VERSION, Gallery, GalleryError
 
 PROMPTS = [
     ("a neon city at night, rain, reflections", "blurry"),
@@ -223,6 +224,49 @@ def test_purge_trash_deletes_for_good(gallery):
         gallery.undo_delete(token)
     fresh = gallery.add(make_image(), make_params("after purge"))
     assert fresh.id > records[-1].id  # ids are never reused, so views never confuse two images
+
+
+def delete_made_ago(monkeypatch, gallery: Gallery, ids: list[int], ago: timedelta):
+    """gallery.delete(ids) as if it had been made `ago` before now."""
+    class Earlier(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) - ago
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gallery_store, "datetime", Earlier)
+        return gallery.delete(ids)
+
+
+def test_purge_trash_keeps_deletes_that_can_still_be_undone(gallery, monkeypatch):
+    records = add_samples(gallery)
+    old = delete_made_ago(monkeypatch, gallery, [records[0].id], UNDO_WINDOW + timedelta(seconds=5))
+    recent = gallery.delete([records[1].id])
+
+    assert gallery.purge_trash(older_than=UNDO_WINDOW) == 1
+
+    with pytest.raises(GalleryError, match="trash was emptied"):
+        gallery.undo_delete(old)
+    assert not any(old.token in str(path) for path in files_under(gallery.trash_dir))
+    assert sorted(gallery.undo_delete(recent)) == [records[1].id]  # still inside its undo window
+    assert records[1].path.is_file() and gallery.count() == 3
+
+
+def test_import_images_copies_several_files_and_reports_the_bad_ones(gallery, tmp_path):
+    good = []
+    for i in range(3):
+        path = tmp_path / f"in{i}.png"
+        metadata.save_image(make_image(seed=i), path, make_params(f"imported {i}", seed=i), fmt="png")
+        good.append(path)
+    junk = tmp_path / "junk.png"
+    junk.write_text("not an image")
+
+    records, errors = gallery.import_images([*good, junk, tmp_path / "missing.png"])
+
+    assert sorted(r.prompt for r in records) == ["imported 0", "imported 1", "imported 2"]
+    assert all(r.path.is_file() and r.path.is_relative_to(gallery.images_dir) for r in records)
+    assert len(errors) == 2 and "junk.png" in errors[0] and "does not exist" in errors[1]
+    assert gallery.count() == 3
 
 
 # ---------------------------------------------------------------------------------------------
