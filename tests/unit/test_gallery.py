@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -401,21 +400,10 @@ def test_worker_thread_adds_while_ui_thread_reads(gallery):
     print(f"\n[gallery] {reads} reads from the UI thread while the worker added 15 images")
 
 
-def _best_ms(fn, repeat: int = 5) -> float:
-    """Best wall time of fn() in milliseconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, (time.perf_counter() - start) * 1000)
-    return best
-
-
-def test_ten_thousand_rows_stay_fast(gallery):
-    start = time.perf_counter()
+def test_ten_thousand_rows_query_count_search_and_delete(gallery):
+    """What the operations return at 10,000 rows; how fast they are: benchmarks/gallery_scale.py."""
     for i in range(10):
         gallery.add(make_image(64, 64, seed=i), make_params(f"timed add {i}"))
-    per_add_ms = (time.perf_counter() - start) * 100
 
     words = ["neon", "city", "forest", "poster", "cat", "ocean", "castle", "desert", "robot", "flower"]
     month = gallery.images_dir / "2024-01"
@@ -424,44 +412,26 @@ def test_ten_thousand_rows_stay_fast(gallery):
         prompt = f"{words[i % 10]} {words[(i * 7) % 10]} scene number {i}"
         entries.append((month / f"bulk_{i:05d}.png",
                         make_params(prompt, "blurry" if i % 3 == 0 else "", seed=i, width=1024, height=1024)))
-    start = time.perf_counter()
     new_ids = gallery.add_bulk(entries)
-    bulk_ms = (time.perf_counter() - start) * 1000
     assert len(new_ids) == 10_000 and len(set(new_ids)) == 10_000
     for i in range(0, 10_000, 400):
         gallery.set_favourite(new_ids[i], True)
 
-    timings = {
-        "query first page": _best_ms(lambda: gallery.query(limit=200)),
-        "query page at 9000": _best_ms(lambda: gallery.query(offset=9000, limit=200)),
-        "query search 'city desert'": _best_ms(lambda: gallery.query("city desert", limit=200)),
-        "query search 'blurry' page 10": _best_ms(lambda: gallery.query("blurry", offset=2000, limit=200)),
-        "query favourites": _best_ms(lambda: gallery.query(favourites_only=True)),
-        "count all": _best_ms(lambda: gallery.count()),
-        "count search 'neon'": _best_ms(lambda: gallery.count("neon")),
-        "ids all": _best_ms(lambda: gallery.ids()),
-        "ids search 'forest'": _best_ms(lambda: gallery.ids("forest")),
-    }
+    assert len(gallery.query(limit=200)) == 200 and len(gallery.query(offset=9000, limit=200)) == 200
+    assert len(gallery.query("blurry", offset=2000, limit=200)) == 200
+    assert len(gallery.ids()) == 10_010 and len(gallery.ids("forest")) == gallery.count("forest")
     gallery.has_fts = False
-    timings["query search 'city desert' (LIKE fallback)"] = _best_ms(lambda: gallery.query("city desert"))
-    timings["count search 'neon' (LIKE fallback)"] = _best_ms(lambda: gallery.count("neon"))
+    like_city_desert = gallery.count("city desert")
     gallery.has_fts = True
+    assert like_city_desert == gallery.count("city desert")  # the LIKE fallback finds what FTS5 finds
 
-    print(f"\n[gallery] add() with files: {per_add_ms:.1f} ms each; add_bulk of 10,000 rows: {bulk_ms:.0f} ms")
-    for name, ms in timings.items():
-        print(f"[gallery] {name} over 10,010 rows: {ms:.1f} ms")
     assert gallery.count() == 10_010
-    start = time.perf_counter()
     token = gallery.delete(new_ids[:1500])  # more ids than old SQLite allows parameters
-    delete_ms = (time.perf_counter() - start) * 1000
     assert len(token.ids) == 1500 and gallery.count() == 8_510
     gallery.undo_delete(token)
-    print(f"[gallery] delete of 1,500 records (files already missing): {delete_ms:.0f} ms")
     assert gallery.count("neon") == sum("neon" in params["prompt"] for _, params in entries)
     assert gallery.count("city desert") == 1_000 and len(gallery.query("city desert")) == 200
     assert gallery.count(favourites_only=True) == 25
-    slow = {name: ms for name, ms in timings.items() if ms > 50}
-    assert not slow, f"slower than 50 ms: {slow}"
     assert all(not r.exists for r in gallery.query(limit=5))  # bulk rows without files: flagged missing
 
 
