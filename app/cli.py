@@ -90,23 +90,27 @@ def _resolve_size(args) -> object:
 
 
 def cmd_generate(args) -> int:
-    from tqdm import tqdm
-
-    from app.metadata import build_params, save_image
-    from app.model_service import (
-        BadRequest,
-        Cancelled,
-        EngineError,
-        GenerationRequest,
-        SourceError,
-        make_engine,
-        validate_request,
-    )
-    from app.settings import DEFAULT_GUIDANCE
-    from app.sizes import fit_to_target
-
+    """`generate`: check the arguments, load the model, generate, write the files (Contract 1)."""
     _check_out(args.out)
     plan = _resolve_size(args)
+    request = _request(args, plan)
+    if plan.action != "exact" and plan.message:
+        print(plan.message, file=sys.stderr)
+    engine, request = _load_engine(args, request)
+    result = _generate(engine, request, args.steps * args.count)
+    if result is None:
+        return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    _write_images(result.images, plan, args.out)
+    return 0
+
+
+def _request(args, plan) -> object:
+    """The engine request at the size the model makes; UsageError for values the engine refuses."""
+    from app.model_service import BadRequest, GenerationRequest, validate_request
+    from app.settings import DEFAULT_GUIDANCE
+
     made_w, made_h = plan.made
     request = GenerationRequest(
         prompt=args.prompt,
@@ -123,8 +127,12 @@ def cmd_generate(args) -> int:
         validate_request(request)
     except BadRequest as error:
         raise UsageError(str(error)) from error
-    if plan.action != "exact" and plan.message:
-        print(plan.message, file=sys.stderr)
+    return request
+
+
+def _load_engine(args, request) -> tuple[object, object]:
+    """The engine with the model loaded, and the request with the model's own guidance when none was given."""
+    from app.model_service import BadRequest, SourceError, make_engine
 
     try:
         engine = make_engine(args.device, args.memory, _cache_dir(), leave_a_core=False)
@@ -137,8 +145,16 @@ def cmd_generate(args) -> int:
     if args.guidance is None and (info.defaults or {}).get("guidance") is not None:
         request = dataclasses.replace(request, guidance=info.defaults["guidance"])
         print(f"guidance {request.guidance:g} (this model's default)", file=sys.stderr)
+    return engine, request
 
-    bar = tqdm(total=args.steps * args.count, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+def _generate(engine, request, total_steps: int) -> object | None:
+    """Run the engine with a progress bar on stderr; None (after saying why) when it was cancelled or failed."""
+    from tqdm import tqdm
+
+    from app.model_service import BadRequest, Cancelled, EngineError
+
+    bar = tqdm(total=total_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
 
     def on_step(step) -> None:
         if step.phase == "denoise":
@@ -146,36 +162,32 @@ def cmd_generate(args) -> int:
             bar.set_postfix_str(f"image {step.image_index + 1}/{step.count}")
 
     try:
-        result = engine.generate(request, on_step=on_step)
-    except KeyboardInterrupt:
-        bar.close()
+        return engine.generate(request, on_step=on_step)
+    except (KeyboardInterrupt, Cancelled):
         print("cancelled", file=sys.stderr)
-        return 1
-    except Cancelled:
-        bar.close()
-        print("cancelled", file=sys.stderr)
-        return 1
+        return None
     except BadRequest as error:
-        bar.close()
         raise UsageError(str(error)) from error
     except EngineError as error:
-        bar.close()
         print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 1
-    bar.close()
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        return None
+    finally:
+        bar.close()
 
-    seeds = [item.seed for item in result.images]
-    paths = output_paths(args.out, seeds)
-    for item, path in zip(result.images, paths):
+
+def _write_images(images: list, plan, out: str) -> None:
+    """Each image fitted to the exact target and written with its metadata; prints seed and path."""
+    from app.metadata import build_params, save_image
+    from app.sizes import fit_to_target
+
+    paths = output_paths(out, [item.seed for item in images])
+    for item, path in zip(images, paths):
         image = fit_to_target(item.image, plan)
         params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1]})
         path.parent.mkdir(parents=True, exist_ok=True)
         fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
         save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
         print(f"seed {item.seed}: {path}")
-    return 0
 
 
 def cmd_models(_args) -> int:

@@ -3,6 +3,8 @@
 A preset file is UTF-8 JSON named `NAME.preset.json` holding one preset object or a list of them:
 {"format": "sigma-studio-preset", "version": 1, "name": ..., "prompt": ..., "negative": "",
  "size": "3840x2160", "steps": 20, "guidance": 4.5, "seed": null, "style": null}
+
+May import: app.paths, app.atomic, app.settings, app.sizes; no Qt, no torch.
 """
 
 from __future__ import annotations
