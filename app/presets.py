@@ -1,4 +1,4 @@
-"""Prompt preset files (Contract 3): read and validate, write atomically; and the prompt styles.
+"""Prompt preset files (docs/DESIGN.md, Contract 3): read and validate, write atomically; and the prompt styles.
 
 A preset file is UTF-8 JSON named `NAME.preset.json` holding one preset object or a list of them:
 {"format": "sigma-studio-preset", "version": 1, "name": ..., "prompt": ..., "negative": "",
