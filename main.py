@@ -1,4 +1,5 @@
-"""Sigma Studio entry point: no arguments -> the studio window; `generate` / `models` -> command line."""
+"""Sigma Studio entry point: `generate` / `models` -> the command line (app.cli); anything else -> the
+studio window (app.bootstrap, the composition root). See docs/DESIGN.md, Contract 1."""
 
 from __future__ import annotations
 
@@ -14,18 +15,19 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("generate", "models", "-h", "--help"):
+    from app.bootstrap import CLI_COMMANDS, parse_studio_args, run_studio
+
+    if argv and argv[0] in CLI_COMMANDS:
         from app.cli import run_cli
 
         return run_cli(argv)
+    options = parse_studio_args(argv)  # --help and bad arguments answer before any check
     from app import preflight
 
     code = preflight.check_studio()  # display, Qt's system libraries, a damaged install
     if code:
         return code
-    from app.studio import run
-
-    return run(argv)
+    return run_studio(options)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Atomic file writes: write a temp file next to the target, then rename it over the target."""
+"""Atomic file writes: write a temp file next to the target, then rename it over the target.
+
+May import: the standard library only.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
-"""The command line (DESIGN.md Contract 1): `generate` and `models`.
+"""The command line (docs/DESIGN.md Contract 1): `generate` and `models`.
 
 Exit codes: 0 success; 2 bad arguments or input (one line on stderr, no output file);
-1 a failure while running (clear message, no partial output file).
+1 a failure while running (clear message, no partial output file). main.py hands it every argv
+whose first word is a subcommand.
+
+May import: app/ modules, and model/ only through app.model_service; no Qt.
 """
 
 from __future__ import annotations
@@ -70,14 +73,14 @@ def _check_out(out: str) -> None:
 
 
 def _resolve_size(args) -> object:
+    from app.model_service import BadRequest
     from app.sizes import SizeError, plan_size, resolve_size
-    from model.errors import BadRequest
 
     try:
         if args.preset:
             return resolve_size(args.preset)
         if args.size:
-            from model.resolution import parse_size
+            from app.model_service import parse_size
 
             width, height = parse_size(args.size)
             return plan_size(width, height)
@@ -87,16 +90,27 @@ def _resolve_size(args) -> object:
 
 
 def cmd_generate(args) -> int:
-    from tqdm import tqdm
-
-    from app.metadata import build_params, save_image
-    from app.settings import DEFAULT_GUIDANCE
-    from app.sizes import fit_to_target
-    from model.engine import Engine, GenerationRequest, validate_request
-    from model.errors import BadRequest, Cancelled, EngineError, SourceError
-
+    """`generate`: check the arguments, load the model, generate, write the files (Contract 1)."""
     _check_out(args.out)
     plan = _resolve_size(args)
+    request = _request(args, plan)
+    if plan.action != "exact" and plan.message:
+        print(plan.message, file=sys.stderr)
+    engine, request = _load_engine(args, request)
+    result = _generate(engine, request, args.steps * args.count)
+    if result is None:
+        return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    _write_images(result.images, plan, args.out)
+    return 0
+
+
+def _request(args, plan) -> object:
+    """The engine request at the size the model makes; UsageError for values the engine refuses."""
+    from app.model_service import BadRequest, GenerationRequest, validate_request
+    from app.settings import DEFAULT_GUIDANCE
+
     made_w, made_h = plan.made
     request = GenerationRequest(
         prompt=args.prompt,
@@ -113,11 +127,15 @@ def cmd_generate(args) -> int:
         validate_request(request)
     except BadRequest as error:
         raise UsageError(str(error)) from error
-    if plan.action != "exact" and plan.message:
-        print(plan.message, file=sys.stderr)
+    return request
+
+
+def _load_engine(args, request) -> tuple[object, object]:
+    """The engine with the model loaded, and the request with the model's own guidance when none was given."""
+    from app.model_service import BadRequest, SourceError, make_engine
 
     try:
-        engine = Engine(device=args.device, memory_mode=args.memory, cache_dir=_cache_dir())
+        engine = make_engine(args.device, args.memory, _cache_dir(), leave_a_core=False)
         model = args.model or _configured_model()
         info = engine.load(model, args.base)
     except (BadRequest, SourceError) as error:
@@ -127,8 +145,16 @@ def cmd_generate(args) -> int:
     if args.guidance is None and (info.defaults or {}).get("guidance") is not None:
         request = dataclasses.replace(request, guidance=info.defaults["guidance"])
         print(f"guidance {request.guidance:g} (this model's default)", file=sys.stderr)
+    return engine, request
 
-    bar = tqdm(total=args.steps * args.count, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+def _generate(engine, request, total_steps: int) -> object | None:
+    """Run the engine with a progress bar on stderr; None (after saying why) when it was cancelled or failed."""
+    from tqdm import tqdm
+
+    from app.model_service import BadRequest, Cancelled, EngineError
+
+    bar = tqdm(total=total_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
 
     def on_step(step) -> None:
         if step.phase == "denoise":
@@ -136,42 +162,39 @@ def cmd_generate(args) -> int:
             bar.set_postfix_str(f"image {step.image_index + 1}/{step.count}")
 
     try:
-        result = engine.generate(request, on_step=on_step)
-    except KeyboardInterrupt:
-        bar.close()
+        return engine.generate(request, on_step=on_step)
+    except (KeyboardInterrupt, Cancelled):
         print("cancelled", file=sys.stderr)
-        return 1
-    except Cancelled:
-        bar.close()
-        print("cancelled", file=sys.stderr)
-        return 1
+        return None
     except BadRequest as error:
-        bar.close()
         raise UsageError(str(error)) from error
     except EngineError as error:
-        bar.close()
         print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 1
-    bar.close()
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        return None
+    finally:
+        bar.close()
 
-    seeds = [item.seed for item in result.images]
-    paths = output_paths(args.out, seeds)
-    for item, path in zip(result.images, paths):
+
+def _write_images(images: list, plan, out: str) -> None:
+    """Each image fitted to the exact target and written with its metadata; prints seed and path."""
+    from app.metadata import build_params, save_image
+    from app.sizes import fit_to_target
+
+    paths = output_paths(out, [item.seed for item in images])
+    for item, path in zip(images, paths):
         image = fit_to_target(item.image, plan)
         params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1]})
         path.parent.mkdir(parents=True, exist_ok=True)
         fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
         save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
         print(f"seed {item.seed}: {path}")
-    return 0
 
 
 def cmd_models(_args) -> int:
-    from model.sources import installed_models
+    from app.model_service import list_models
 
-    for entry in installed_models(_local_models()):
+    entries, _cache = list_models(_local_models())
+    for entry in entries:
         state = "installed" if entry.get("downloaded") else "not downloaded"
         where = entry.get("path") or entry.get("hub_id") or ""
         size = f"{entry['download_gb']:.1f} GB" if entry.get("download_gb") else ""
@@ -210,7 +233,7 @@ def _one_line(error: BaseException) -> str:
 
 def run_cli(argv: list[str]) -> int:
     """Parse and run; returns the process exit code."""
-    from model.errors import BadRequest, SourceError
+    from app.model_service import BadRequest, SourceError
 
     parser = build_parser()
     try:

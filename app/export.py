@@ -1,7 +1,10 @@
 """Batch export: gallery images to several sizes and formats, cropped, fitted or smart-cropped.
 
 Every file keeps its Contract-2 metadata (the generation settings plus an `export` entry), is
-written atomically, and never silently replaces an existing file.
+written atomically, and never silently replaces an existing file. Crop and fit are Pillow's
+ImageOps.fit / ImageOps.pad; only the smart crop (most detail) is ours.
+
+May import: Pillow, numpy (lazily), app.metadata; no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import metadata
 
@@ -254,14 +257,6 @@ def _cover_box(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[float, f
     return float(src_w), src_w * dst_h / dst_w
 
 
-def crop_box(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """Centred source window (left, top, right, bottom) that covers the target when scaled."""
-    (src_w, src_h), (dst_w, dst_h) = src_size, dst_size
-    box_w, box_h = _cover_box(src_w, src_h, dst_w, dst_h)
-    left, top = (src_w - box_w) / 2, (src_h - box_h) / 2
-    return left, top, left + box_w, top + box_h
-
-
 def smart_crop_box(image: Image.Image, dst_size: tuple[int, int]) -> tuple[float, float, float, float]:
     """Source window with the target's aspect ratio holding the most detail (edge energy).
 
@@ -318,17 +313,12 @@ def resize_to_target(
         image = image.convert("RGBA" if "A" in image.getbands() or image.mode == "P" else "RGB")
     resample = Image.Resampling.LANCZOS
     if fit == "fit":
-        scale = min(size[0] / image.width, size[1] / image.height)
-        inner = (max(1, min(size[0], round(image.width * scale))),
-                 max(1, min(size[1], round(image.height * scale))))
-        canvas = Image.new(image.mode, size, tuple(pad_color) + ((255,) if image.mode == "RGBA" else ()))
-        scaled = image.resize(inner, resample, reducing_gap=3.0)
-        canvas.paste(scaled, ((size[0] - inner[0]) // 2, (size[1] - inner[1]) // 2))
-        return canvas
+        colour = tuple(pad_color) + ((255,) if image.mode == "RGBA" else ())
+        return ImageOps.pad(image, size, resample, color=colour)
+    if fit == "crop":
+        return ImageOps.fit(image, size, resample)
     if fit == "smart":
         box = smart_crop_box(image, size)
-    elif fit == "crop":
-        box = crop_box(image.size, size)
     else:
         raise ExportError(f"Unknown fit mode {fit!r}; choose crop, fit or smart.")
     return image.resize(size, resample, box=box, reducing_gap=3.0)

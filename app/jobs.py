@@ -1,17 +1,20 @@
-"""Generation jobs: the request (no torch), explicit states, and the queue the UI listens to."""
+"""Generation jobs: the request (no torch), explicit states, and the queue the UI listens to.
+
+May import: QtCore, app.model_service (the request type); no widgets, no torch.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from model.request import GenerationRequest
+from .model_service import GenerationRequest
 
 
 class JobState(Enum):
@@ -42,10 +45,6 @@ class JobRequest(GenerationRequest):
         width, height = made or (self.width, self.height)
         kwargs = {f.name: getattr(self, f.name) for f in fields(GenerationRequest)}
         return {**kwargs, "width": width, "height": height}
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as a JSON-friendly dict."""
-        return asdict(self)
 
 
 _ids = itertools.count(1)
@@ -117,10 +116,6 @@ class JobQueue(QObject):
     def find(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
         return next((job for job in self._jobs if job.id == job_id), None)
-
-    def index_of(self, job_id: str) -> int:
-        """Position of the job in run order (-1 when unknown)."""
-        return next((i for i, job in enumerate(self._jobs) if job.id == job_id), -1)
 
     def count(self, state: JobState | None = None) -> int:
         """Number of jobs, or of jobs in one state."""
@@ -201,12 +196,6 @@ class JobQueue(QObject):
         """Ask the worker to stop the running job; False when nothing runs."""
         job = self.running()
         return self.cancel(job.id) if job else False
-
-    def cancel_all(self) -> None:
-        """Cancel every queued job and the running one."""
-        for job in self.pending():
-            self.cancel(job.id)
-        self.cancel_running()
 
     def remove(self, job_id: str) -> bool:
         """Drop a finished job from the list (running and queued jobs are cancelled instead)."""

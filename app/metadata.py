@@ -1,8 +1,10 @@
-"""Generation settings inside image files (Contract 2): write them with the image, read them back.
+"""Generation settings inside image files (docs/DESIGN.md, Contract 2): write them with the image, read them back.
 
 PNG: a `parameters` text chunk in the A1111 format (read by other tools) and a `sigma-studio` iTXt
 chunk holding our JSON. JPEG and WebP: the JSON in EXIF UserComment. Reading prefers our JSON, then
 A1111 `parameters`; anything else is "no settings found" (None).
+
+May import: Pillow, app.atomic; no Qt, no torch.
 """
 
 from __future__ import annotations

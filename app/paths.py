@@ -3,6 +3,8 @@
 Set SIGMA_STUDIO_HOME to keep everything in one folder (portable installs, tests): config, data,
 cache and Pictures then live in its `config`, `data`, `cache` and `Pictures` subfolders. Otherwise
 the platform's locations are used (on Linux they follow XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_CACHE_HOME).
+
+May import: platformdirs and the standard library only.
 """
 
 from __future__ import annotations

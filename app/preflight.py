@@ -7,8 +7,8 @@
 - a damaged installation: a dependency or one of the app's own files (per the wheel's RECORD) is
   missing, or the built-in demo model is incomplete.
 
-Imports only the standard library (and the project's `resources` package, which imports nothing),
-so it can run first and fast. `python -m app.preflight [--install-check]` prints every check; the
+May import: the standard library and the project's `resources` package (which imports nothing), so
+it runs first and fast; the installer's check alone loads Qt and, through app.model_service, torch. `python -m app.preflight [--install-check]` prints every check; the
 installer runs it in the new environment. Started from a desktop menu there is no terminal, so a
 problem is also shown with the desktop's notifier (notify-send, zenity or kdialog) when one exists.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -185,9 +186,15 @@ def missing_record_files(dist_name: str = "sigma-studio") -> list[str]:
         dist = importlib.metadata.distribution(dist_name)
     except importlib.metadata.PackageNotFoundError:
         return []
-    files = dist.files or []
-    if any(str(f).endswith(".pth") and "__editable__" in str(f) for f in files):
+    if dist.read_text("RECORD") is None:
+        return []  # a checkout's egg-info: its file list is whatever it was at `pip install -e`
+    try:
+        editable = json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable")
+    except ValueError:
+        editable = False
+    if editable:
         return []
+    files = dist.files or []
     ours = [f for f in files if f.parts and f.parts[0] in ("app", "model", "ui", "resources", "main.py")]
     return [str(f) for f in ours if not Path(str(f.locate())).exists()]
 
@@ -232,15 +239,16 @@ def install_check() -> int:
         print(problem.message(), file=sys.stderr)
         return 1
     try:
-        import diffusers  # noqa: F401
         import PySide6.QtCore  # noqa: F401
-        import torch
+
+        from app import model_service
+
+        summary = model_service.runtime_summary()
     except Exception as exc:  # a broken binary wheel fails in many ways; all mean "damaged"
         print(f"Sigma Studio cannot start: a library fails to load ({type(exc).__name__}: {exc}).\n{REINSTALL}",
               file=sys.stderr)
         return 1
-    print(f"ok: Python {sys.version.split()[0]}, torch {torch.__version__}, "
-          f"CUDA {'yes' if torch.cuda.is_available() else 'no'}")
+    print(f"ok: Python {sys.version.split()[0]}, {summary}")
     plugin = xcb_plugin() if sys.platform.startswith("linux") else None
     libraries = qt_libraries_problem(missing_libraries(plugin)) if plugin else None
     if libraries:

@@ -1,8 +1,10 @@
-"""Prompt preset files (Contract 3): read and validate, write atomically; and the prompt styles.
+"""Prompt preset files (docs/DESIGN.md, Contract 3): read and validate, write atomically; and the prompt styles.
 
 A preset file is UTF-8 JSON named `NAME.preset.json` holding one preset object or a list of them:
 {"format": "sigma-studio-preset", "version": 1, "name": ..., "prompt": ..., "negative": "",
  "size": "3840x2160", "steps": 20, "guidance": 4.5, "seed": null, "style": null}
+
+May import: app.paths, app.atomic, app.settings, app.sizes; no Qt, no torch.
 """
 
 from __future__ import annotations

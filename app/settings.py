@@ -1,4 +1,7 @@
-"""Typed settings persisted as versioned JSON in the config folder, and the prompt history."""
+"""Typed settings persisted as versioned JSON in the config folder, and the prompt history.
+
+May import: app.paths, app.atomic, app.sizes; no Qt, no torch.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The model makes sides of 256-4096 px in multiples of 16 (see model.resolution). A target it cannot
 make exactly is generated at the nearest makeable size and then resized, upscaled or center-cropped to
 exactly the target when the image is saved; `plan_size` says which, in words the UI can show.
+
+May import: Pillow (lazily), app.model_service (size rules); no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from model.errors import BadRequest
-from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, snap_to_grid
+from .model_service import GRID, MAX_SIDE, MIN_SIDE, BadRequest, check_size, largest_makeable, snap_to_grid
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -63,11 +64,6 @@ class SizePlan:
     message: str
     dpi: int | None = None
     preset: SizePreset | None = None
-
-    @property
-    def needs_fit(self) -> bool:
-        """True when the made image must be resized or cropped to reach the target."""
-        return self.action != "exact"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -269,14 +265,11 @@ def resolve_size(text: str) -> SizePlan:
 
 def fit_to_target(image: Image.Image, plan: SizePlan) -> Image.Image:
     """The made image resized (Lanczos) to exactly plan.target; center-cropped when ratios differ."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     target = plan.target
     if image.size == target:
         return image
     if _ratio_change(image.size, target) <= RATIO_TOLERANCE:
         return image.resize(target, Image.Resampling.LANCZOS)
-    cover = _cover_size(image.size, target)
-    scaled = image if cover == image.size else image.resize(cover, Image.Resampling.LANCZOS)
-    left, top = (cover[0] - target[0]) // 2, (cover[1] - target[1]) // 2
-    return scaled.crop((left, top, left + target[0], top + target[1]))
+    return ImageOps.fit(image, target, Image.Resampling.LANCZOS)

@@ -2,7 +2,16 @@
 
 torch, diffusers and the engine are imported inside the worker thread on first use, so the window
 shows before any of them load. The UI talks to the worker only through queued signals, except for
-`Worker.cancel`, which sets a thread-safe flag the engine reads between steps.
+`Worker.cancel`, which sets a thread-safe flag the engine reads between steps. Each signal the
+JobRunner sends to the worker is named after the Worker slot it is connected to
+(`run_job_on_worker` -> `Worker.run_job`), so the path of a request can be followed with grep
+(docs/DESIGN.md, "The path of one request").
+
+The engine comes from `engine_factory` (default: app.model_service.make_engine); tests pass a fake
+engine with the same interface (`load`, `generate`, `count_tokens`) so that app/ and ui/ run
+without torch.
+
+May import: QtCore/QtGui (no widgets), app.jobs, app.sizes, app.metadata, app.model_service.
 """
 
 from __future__ import annotations
@@ -10,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-import os
 import threading
 import time
 import traceback
@@ -22,7 +30,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from .jobs import Job, JobQueue, JobState
+from .jobs import Job, JobQueue
+from .model_service import Cancelled, EngineError, GenerationRequest, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +82,7 @@ class Worker(QObject):
     def __init__(
         self,
         gallery: Any = None,
-        engine_factory: Callable[..., Any] | None = None,
+        engine_factory: Callable[..., Any] = make_engine,
         device: str = "auto",
         memory_mode: str = "auto",
         cache_dir: Path | None = None,
@@ -103,11 +112,6 @@ class Worker(QObject):
         self._stopping.set()
         self.cancel()
 
-    @property
-    def busy_with(self) -> str | None:
-        """Id of the job being generated now."""
-        return self._current
-
     def _should_cancel(self, job_id: str) -> bool:
         """The engine's cancel check for one job."""
         if self._stopping.is_set():
@@ -116,15 +120,6 @@ class Worker(QObject):
             return job_id in self._cancelled
 
     # ------------------------------------------------------------ worker thread
-
-    def _make_engine(self) -> Any:
-        """Create the Engine here, on the worker thread (this is where torch gets imported)."""
-        if self._engine_factory is not None:
-            return self._engine_factory(**self._engine_options)
-        from model.engine import Engine
-
-        _leave_a_core_for_the_ui()
-        return Engine(**self._engine_options)
 
     @Slot(object, object, object)
     def configure(self, device: str | None = None, memory_mode: str | None = None, cache_dir: Any = None) -> None:
@@ -149,7 +144,8 @@ class Worker(QObject):
         self.model_loading.emit(f"Loading {label}…")
         try:
             if self.engine is None:
-                self.engine = self._make_engine()
+                # made here, on the worker thread: the real engine imports torch now
+                self.engine = self._engine_factory(**self._engine_options)
             options: dict[str, Any] = {"on_progress": self._load_progress}
             if "should_cancel" in inspect.signature(self.engine.load).parameters:
                 options["should_cancel"] = self._stopping.is_set  # closing the app stops a download
@@ -166,8 +162,6 @@ class Worker(QObject):
     def _load_progress(self, *args: Any) -> None:
         """Relay the engine's load progress as text; stop a load when the app closes."""
         if self._stopping.is_set():
-            from model.errors import Cancelled
-
             raise Cancelled("closing")
         text = next((str(a) for a in args if isinstance(a, str)), "")
         numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
@@ -191,20 +185,21 @@ class Worker(QObject):
 
     @Slot(object)
     def run_job(self, job: Job) -> None:
-        """Generate a job's images, fit them to the target size and store them in the gallery."""
+        """Generate a job's images, fit them to the target size and store them in the gallery.
+
+        Reached from JobRunner._dispatch through the queued signal `run_job_on_worker`.
+        """
         with self._lock:
             self._current = job.id
         try:
-            self._run(job)
+            self._run_job(job)
         finally:
             with self._lock:
                 self._current = None
                 self._cancelled.discard(job.id)
 
-    def _run(self, job: Job) -> None:
+    def _run_job(self, job: Job) -> None:
         """run_job's body: every outcome ends in exactly one of job_done / job_failed / job_cancelled."""
-        from model.errors import Cancelled, EngineError
-
         if self._should_cancel(job.id):
             self.job_cancelled.emit(job.id)
             return
@@ -213,8 +208,8 @@ class Worker(QObject):
             return
         self.job_started.emit(job.id)
         try:
-            result = self._generate(job)
-            outputs = self._store(job, result)
+            result = self._generate(job)  # -> engine.generate
+            outputs = self._store(job, result)  # -> gallery.add
         except Cancelled:
             self.job_cancelled.emit(job.id)
             return
@@ -233,8 +228,6 @@ class Worker(QObject):
 
     def _generate(self, job: Job) -> Any:
         """Call the engine with the size the model makes for the job's target."""
-        from model.engine import GenerationRequest
-
         made = tuple(job.plan.made) if job.plan is not None else None
         request = GenerationRequest(**job.request.engine_kwargs(made))
         last_emit = [0.0]
@@ -266,15 +259,6 @@ class Worker(QObject):
             path = Path(record.path) if record is not None else None
             outputs.append(Output(pil_to_qimage(image), path, int(generated.seed), record))
         return outputs
-
-
-def _leave_a_core_for_the_ui() -> None:
-    """Run torch's CPU work on all cores but one, so the window stays smooth while it generates."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    if cores > 1 and torch.get_num_threads() >= cores:
-        torch.set_num_threads(cores - 1)
 
 
 def _image_params(job: Job, generated: Any, size: tuple[int, int], notes: list[str]) -> dict:
@@ -310,8 +294,6 @@ def _as_dict(info: Any) -> dict:
 def _load_error_message(exc: Exception, source: str | None) -> str:
     """A message for a failed load that says which model and what to do."""
     name = source or "the demo model"
-    from model.errors import EngineError
-
     if isinstance(exc, EngineError):
         return f"Could not load {name}: {exc}"
     log.error("model load failed:\n%s", traceback.format_exc())
@@ -331,14 +313,14 @@ class JobRunner(QObject):
     job_outputs = Signal(str, list)  # job_id, [Output]
     tokens_counted = Signal(str, int)
 
-    # queued to the worker thread
-    _load_requested = Signal(object, object)
-    _run_requested = Signal(object)
-    _count_requested = Signal(str)
-    _configure_requested = Signal(object, object, object)
+    # Queued to the engine thread; each is connected to the Worker slot it names.
+    load_model_on_worker = Signal(object, object)  # -> Worker.load_model
+    run_job_on_worker = Signal(object)  # -> Worker.run_job
+    count_tokens_on_worker = Signal(str)  # -> Worker.count_tokens
+    configure_worker = Signal(object, object, object)  # -> Worker.configure
 
     def __init__(self, gallery: Any = None, queue: JobQueue | None = None, parent: QObject | None = None,
-                 engine_factory: Callable[..., Any] | None = None, device: str = "auto",
+                 engine_factory: Callable[..., Any] = make_engine, device: str = "auto",
                  memory_mode: str = "auto", cache_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.queue = queue or JobQueue(self)
@@ -353,10 +335,10 @@ class JobRunner(QObject):
         self._count_wanted: str | None = None
         self._count_in_flight = False
 
-        self._load_requested.connect(self.worker.load_model)
-        self._run_requested.connect(self.worker.run_job)
-        self._count_requested.connect(self.worker.count_tokens)
-        self._configure_requested.connect(self.worker.configure)
+        self.load_model_on_worker.connect(self.worker.load_model)
+        self.run_job_on_worker.connect(self.worker.run_job)
+        self.count_tokens_on_worker.connect(self.worker.count_tokens)
+        self.configure_worker.connect(self.worker.configure)
         self.worker.model_loading.connect(self.model_loading)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.model_failed.connect(self._on_model_failed)
@@ -366,7 +348,6 @@ class JobRunner(QObject):
         self.worker.job_done.connect(self._on_job_done)
         self.worker.job_failed.connect(self._on_job_failed)
         self.worker.job_cancelled.connect(self._on_job_cancelled)
-        self.queue.job_added.connect(lambda _job: self._dispatch())
         # direct: the worker thread is busy generating, the flag must be set from this thread
         self.queue.cancel_requested.connect(self.worker.cancel, Qt.ConnectionType.DirectConnection)
 
@@ -381,11 +362,11 @@ class JobRunner(QObject):
         """Load a model on the worker thread; queued jobs run once it is loaded."""
         self.start()
         self.loading = True
-        self._load_requested.emit(source, base)
+        self.load_model_on_worker.emit(source, base)
 
     def configure(self, device: str | None = None, memory_mode: str | None = None) -> None:
         """Use another device or memory mode from the next load on."""
-        self._configure_requested.emit(device, memory_mode, None)
+        self.configure_worker.emit(device, memory_mode, None)
 
     def count_tokens(self, text: str) -> None:
         """Ask for an exact token count; the answer comes as tokens_counted(text, n).
@@ -397,7 +378,7 @@ class JobRunner(QObject):
         self._count_wanted = text
         if not self._count_in_flight:
             self._count_in_flight = True
-            self._count_requested.emit(text)
+            self.count_tokens_on_worker.emit(text)
 
     def _on_tokens_counted(self, text: str, count: int) -> None:
         self._count_in_flight = False
@@ -407,8 +388,10 @@ class JobRunner(QObject):
             self.count_tokens(self._count_wanted)
 
     def submit(self, request: Any, plan: Any = None) -> Job:
-        """Queue a generation and return its job."""
-        return self.queue.add(request, plan)
+        """Queue a generation, send it to the worker when it is idle, and return its job."""
+        job = self.queue.add(request, plan)
+        self._dispatch()
+        return job
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job."""
@@ -451,7 +434,7 @@ class JobRunner(QObject):
             return
         self._dispatched = job.id
         self.queue.notify_started(job.id)
-        self._run_requested.emit(job)
+        self.run_job_on_worker.emit(job)  # -> Worker.run_job on the engine thread
 
     def _settle(self, job_id: str) -> None:
         """A job came back from the worker: free the slot and send the next one."""
@@ -497,12 +480,3 @@ class JobRunner(QObject):
 
 
 _KEEP_ALIVE: list[QThread] = []
-
-
-def running_state(queue: JobQueue) -> str:
-    """A one-line summary of the queue for the status bar."""
-    running = queue.count(JobState.running)
-    waiting = queue.count(JobState.queued)
-    if not running and not waiting:
-        return "Idle"
-    return f"{running} running, {waiting} waiting"

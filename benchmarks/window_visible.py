@@ -24,8 +24,8 @@ def launch(home: Path, platform: str | None) -> dict:
     env = dict(os.environ, SIGMA_STUDIO_HOME=str(home))
     if platform:
         env["QT_QPA_PLATFORM"] = platform
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from app.studio import run; "
-            "sys.exit(run(['sigma-studio', '--timing-json', '--quit-after-visible']))")
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from main import main; "
+            "sys.exit(main(['--timing-json', '--quit-after-visible']))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                          check=True).stdout
     return json.loads(next(line for line in out.splitlines() if line.startswith("{")))

@@ -1,4 +1,10 @@
-"""Drag and drop of preset files and images: classify what was dropped, and drag presets out as files."""
+"""Drag and drop of preset files and images: classify what was dropped, and drag presets out as files.
+
+The window also uses `classify_paths` for `sigma-studio FILE`, so a file opened from the command
+line is handled exactly as a dropped one.
+
+May import: PySide6, app.metadata, app.presets.
+"""
 
 from __future__ import annotations
 
@@ -68,7 +74,8 @@ def _is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _classify_paths(paths: list[Path], remote: list[str]) -> DropPayload:
+def classify_paths(paths: list[Path], remote: list[str] | tuple[str, ...] = ()) -> DropPayload:
+    """Read dropped (or opened) files: preset files, images with settings; the rest as errors."""
     payload = DropPayload(kind="unsupported", paths=paths)
     payload.errors.extend(f"{url} is not a local file; download it first" for url in remote)
     for path in paths:
@@ -122,7 +129,7 @@ def classify_drop(mime: QMimeData) -> DropPayload:
         remote = [u.toString() for u in urls if not u.isLocalFile()]
         text = mime.text().strip() if mime.hasText() else ""
         if paths or not text.startswith(("{", "[")):  # Qt also offers the URLs themselves as text
-            return _classify_paths(paths, remote)
+            return classify_paths(paths, remote)
     if mime.hasFormat(PRESET_MIME):
         return _classify_text(bytes(mime.data(PRESET_MIME).data()).decode("utf-8", "replace"))
     if mime.hasText():

@@ -1,4 +1,7 @@
-"""Batch export dialog: several sizes and formats at once, crop/fit/smart, progress, cancel, summary."""
+"""Batch export dialog: several sizes and formats at once, crop/fit/smart, progress, cancel, summary.
+
+May import: PySide6, ui.tasks, app.export, app.paths, app.sizes; never torch or model/.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Steps, guidance, seed (random or locked, re-roll, last used), batch count, KV compression, memory mode."""
+"""Steps, guidance, seed (random or locked, re-roll, last used), batch count, KV compression, memory mode.
+
+May import: PySide6, app.settings (ranges and choices).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Progress, the live preview of each step, and the finished image with zoom and pan."""
+"""Progress, the live preview of each step, and the finished image with zoom and pan.
+
+May import: PySide6 only.
+"""
 
 from __future__ import annotations
 

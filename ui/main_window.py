@@ -1,5 +1,13 @@
 """The studio window: prompt, size and settings on the left, live view in the middle, queue and gallery
-on the right; menus, status bar, drag and drop, and an inline banner for anything that went wrong."""
+on the right; menus, status bar, drag and drop, and an inline banner for anything that went wrong.
+
+The window is given its gallery store, settings and JobRunner by the composition root
+(app.bootstrap.build_window); it never makes them and never touches the engine. A click on Generate
+goes `generate` -> `JobRunner.submit` (docs/DESIGN.md, "The path of one request").
+
+May import: PySide6, ui/ widgets, and app/ modules that hold no engine (jobs, presets, sizes,
+settings, paths, gallery types); never torch or model/.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +15,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QFrame,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
-    QScrollArea,
     QSplitter,
-    QStyle,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,91 +33,34 @@ from app.jobs import Job, JobRequest, JobState
 from app.presets import Preset, PresetError, default_presets, load_presets, save_preset
 from app.sizes import SizeError
 from app.worker import JobRunner, Output
-from ui.dnd import DropHandlerMixin, DropPayload
-from ui.generation_settings import GenerationSettings
+from ui.banner import Banner
+from ui.dnd import DropHandlerMixin, DropPayload, classify_paths
+from ui.export_dialog import ExportDialog
+from ui.gallery import GalleryPanel
 from ui.live_view import LiveView
-from ui.prompt_editor import PresetList, PromptEditor
+from ui.model_manager import ModelManagerDialog
+from ui.model_status import ModelStatus
 from ui.queue_view import QueueView
-from ui.size_picker import SizePicker
+from ui.settings_dialog import SettingsDialog
+from ui.side_panel import SidePanel
+from ui.tasks import run_task
+from ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
 APP_TITLE = "Sigma Studio"
-DEMO_HINT = "open Models ▸ Model manager… for full quality"
-BANNER_COLOURS = {"error": ("#f8d7da", "#58151c"), "info": ("#d1ecf1", "#0c5460")}  # readable in any theme
-
-
-class Banner(QFrame):
-    """An inline message above the image: what happened and, when there is one, the action to take."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("banner")
-        self.text = QLabel()
-        self.text.setObjectName("bannerText")
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.action_button = QPushButton()
-        self.action_button.hide()
-        close = QToolButton()
-        close.setText("✕")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(self.text, 1)
-        layout.addWidget(self.action_button)
-        layout.addWidget(close)
-        self._slot: Any = None
-        self.action_button.clicked.connect(self._act)
-        self.hide()
-
-    def show_message(self, text: str, kind: str = "error", action: str = "", slot: Any = None) -> None:
-        """Show text ('error' or 'info') with an optional action button."""
-        background, foreground = BANNER_COLOURS.get(kind, BANNER_COLOURS["info"])
-        self.setProperty("kind", kind)
-        self.setStyleSheet(
-            f"QFrame#banner {{ background: {background}; border-radius: 4px; }} "
-            f"QFrame#banner QLabel, QFrame#banner QToolButton {{ color: {foreground}; }}"
-        )
-        self.text.setText(text)
-        self._slot = slot
-        self.action_button.setText(action)
-        self.action_button.setVisible(bool(action and slot))
-        self.show()
-
-    def _act(self) -> None:
-        if self._slot is not None:
-            self._slot()
-        self.hide()
 
 
 class MainWindow(DropHandlerMixin, QMainWindow):
     """The studio's main window; it drives a JobRunner and never touches the engine itself."""
 
-    generation_queued = Signal(object)  # Job
-
-    def __init__(
-        self,
-        gallery: Any = None,
-        settings: Any = None,
-        history: Any = None,
-        runner: JobRunner | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
+    def __init__(self, gallery: Any, settings: Any, runner: JobRunner, history: Any,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from app.settings import PromptHistory, Settings
-
-        self.settings = settings if settings is not None else Settings.load()
-        self.gallery = gallery if gallery is not None else _open_gallery()
-        self.history = history if history is not None else PromptHistory()
-        self.runner = runner or JobRunner(
-            self.gallery,
-            device=self.settings.device,
-            memory_mode=self.settings.memory_mode,
-            cache_dir=paths.cache_dir(),
-        )
+        self.settings = settings
+        self.gallery = gallery
+        self.history = history
+        self.runner = runner
         self.runner.setParent(self)
         self.queue = self.runner.queue
         self.model_info: dict | None = None
@@ -143,44 +86,12 @@ class MainWindow(DropHandlerMixin, QMainWindow):
     # ------------------------------------------------------------ construction
 
     def _build_widgets(self) -> None:
-        self.editor = PromptEditor(self.history)
-        self.size_picker = SizePicker()
-        self.gen_settings = GenerationSettings()
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setObjectName("generate")
-        self.generate_button.setToolTip("Queue this prompt (Ctrl+Enter)")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("cancel")
-        self.cancel_button.setToolTip("Stop the image being generated (Esc)")
-        self.cancel_button.setEnabled(False)
-        self.preset_list = PresetList()
-
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.generate_button, 2)
-        buttons.addWidget(self.cancel_button, 1)
-        settings_box = QGroupBox("Settings")
-        QVBoxLayout(settings_box).addWidget(self.gen_settings)
-        presets_box = QGroupBox("Presets")
-        presets_layout = QVBoxLayout(presets_box)
-        presets_layout.addWidget(self.preset_list)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.addWidget(self.editor, 3)
-        left_layout.addWidget(self.size_picker)
-        left_layout.addWidget(settings_box)
-        left_layout.addLayout(buttons)
-        left_layout.addWidget(presets_box, 2)
-        scroll = QScrollArea()
-        scroll.setObjectName("sidePanel")
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # Never narrower than what its widgets need, with room for the vertical scroll bar on short
-        # screens: with no horizontal scroll bar, anything narrower would cut the widgets off.
-        scrollbar = scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
-        scroll.setMinimumWidth(left.minimumSizeHint().width() + scrollbar + 2)
-        self.side_panel = scroll
+        side = SidePanel(self.history)
+        self.side_panel = side
+        self.editor, self.size_picker, self.gen_settings = side.editor, side.size_picker, side.gen_settings
+        self.generate_button, self.cancel_button, self.preset_list = (
+            side.generate_button, side.cancel_button, side.preset_list)
+        scroll = side
 
         self.banner = Banner()
         self.live_view = LiveView()
@@ -191,7 +102,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         center_layout.addWidget(self.live_view, 1)
 
         self.queue_view = QueueView(self.queue)
-        self.gallery_panel = self._make_gallery_panel()
+        self.gallery_panel = GalleryPanel(self.gallery)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.queue_view, "Queue")
         self.tabs.addTab(self.gallery_panel, "Gallery")
@@ -210,15 +121,6 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         splitter.setSizes([max(420, scroll.minimumWidth()), 640, 400])  # two thumbnail columns on the right
         self.splitter = splitter
         self.setCentralWidget(splitter)
-
-    def _make_gallery_panel(self) -> QWidget:
-        """The gallery grid (ui.gallery_view), or a note when it cannot be shown."""
-        try:
-            from ui.gallery_view import GalleryPanel
-        except ImportError as exc:  # a broken install must still open the window
-            log.error("gallery view unavailable: %s", exc)
-            return QLabel(f"The gallery view could not be loaded: {exc}")
-        return GalleryPanel(self.gallery)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -239,6 +141,8 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.cancel_action = self._action("Cancel generation", self.cancel_running, "Esc", "Stop the running job")
         self.import_action = self._action("Import presets…", self.import_presets_dialog, None,
                                           "Add preset files (.preset.json) to the preset list")
+        self.import_images_action = self._action("Import images…", self.import_images_dialog, None,
+                                                 "Copy images (PNG, JPEG, WebP) into the gallery with their settings")
         self.export_action = self._action("Export selected…", self.export_selected, "Ctrl+E",
                                           "Export the images selected in the gallery")
         self.settings_action = self._action("Settings…", self.open_settings, "Ctrl+,")
@@ -255,6 +159,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.import_action)
+        file_menu.addAction(self.import_images_action)
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
@@ -269,22 +174,9 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         help_menu.addAction(self.about_action)
 
     def _build_status_bar(self) -> None:
-        self.model_label = QLabel("Model: starting…")
-        self.model_label.setObjectName("modelLabel")
-        self.model_label.setTextFormat(Qt.TextFormat.RichText)
-        self.model_label.linkActivated.connect(lambda _link: self.open_model_manager())
-        self.device_label = QLabel("")
-        self.device_label.setObjectName("deviceLabel")
-        self.model_label.setContentsMargins(0, 0, 6, 0)
-        self.device_label.setContentsMargins(6, 0, 4, 0)
-        self.device_separator = QFrame()
-        self.device_separator.setFrameShape(QFrame.Shape.VLine)
-        self.device_separator.setFrameShadow(QFrame.Shadow.Sunken)
-        self.device_separator.hide()  # shown with the device, once a model is loaded
-        status = self.statusBar()
-        status.addPermanentWidget(self.model_label)
-        status.addPermanentWidget(self.device_separator)
-        status.addPermanentWidget(self.device_label)
+        self.model_status = ModelStatus(self.statusBar(), self.open_model_manager)
+        self.model_label = self.model_status.model_label
+        self.device_label = self.model_status.device_label
 
     def _connect(self) -> None:
         self.generate_button.clicked.connect(self.generate)
@@ -293,20 +185,19 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.editor.count_requested.connect(self.runner.count_tokens)
         self.preset_list.preset_activated.connect(self.apply_preset)
         runner = self.runner
-        runner.model_loading.connect(self._model_loading)
-        runner.model_loaded.connect(self._model_loaded)
-        runner.model_failed.connect(self._model_failed)
-        runner.preview_ready.connect(self._preview_ready)
-        runner.job_outputs.connect(self._job_outputs)
+        runner.model_loading.connect(self.on_model_loading)
+        runner.model_loaded.connect(self.on_model_loaded)
+        runner.model_failed.connect(self.on_model_failed)
+        runner.preview_ready.connect(self.on_preview)
+        runner.job_outputs.connect(self.on_job_outputs)
         runner.tokens_counted.connect(self.editor.set_exact_count)
-        self.queue.job_started.connect(self._job_started)
-        self.queue.job_finished.connect(self._job_finished)
+        self.queue.job_started.connect(self.on_job_started)
+        self.queue.job_finished.connect(self.on_job_finished)
         self.queue.count_changed.connect(self._update_buttons)
         panel = self.gallery_panel
-        if hasattr(panel, "use_settings"):
-            panel.use_settings.connect(self.apply_params)
-            panel.export_requested.connect(self.open_export)
-            panel.status_message.connect(self.show_status)
+        panel.use_settings.connect(self.apply_params)
+        panel.export_requested.connect(self.open_export)
+        panel.status_message.connect(self.show_status)
 
     def _restore_settings(self) -> None:
         settings = self.settings
@@ -346,9 +237,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             return self._stopped_cleanly
         self._closing = True
         self._stopped_cleanly = self.runner.stop()
-        shutdown = getattr(self.gallery_panel, "shutdown", None)
-        if shutdown is not None:
-            shutdown()
+        self.gallery_panel.shutdown()
         return self._stopped_cleanly
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -394,7 +283,6 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             self.show_status("Queued: it starts once the model is loaded")
         elif waiting > 1 or self.queue.running() is not job:
             self.show_status(f"Queued ({waiting} waiting)")
-        self.generation_queued.emit(job)
         return job
 
     def cancel_running(self) -> bool:
@@ -417,22 +305,16 @@ class MainWindow(DropHandlerMixin, QMainWindow):
 
     # ------------------------------------------------------------ runner reports
 
-    def _model_loading(self, message: str) -> None:
-        self.model_label.setText(f"Model: {message}")
+    def on_model_loading(self, message: str) -> None:
+        """JobRunner.model_loading: say what is being loaded."""
+        self.model_status.show_loading(message)
         self.show_status(message)
 
-    def _model_loaded(self, info: dict) -> None:
+    def on_model_loaded(self, info: dict) -> None:
+        """JobRunner.model_loaded: show the model, take its own defaults, count the prompt's tokens."""
         self.model_info = info
         name = info.get("name") or info.get("source") or "model"
-        if info.get("is_demo"):
-            self.model_label.setText(f'Model: <b>Demo model</b> — <a href="models">{DEMO_HINT}</a>')
-            self.model_label.setToolTip("The small embedded demo model: fast, but far below PixArt-Sigma's quality")
-        else:
-            self.model_label.setText(f"Model: <b>{_escape(name)}</b>")
-            self.model_label.setToolTip(str(info.get("source", "")))
-        self.device_label.setText(_device_text(info))
-        self.device_separator.setVisible(bool(self.device_label.text()))
-        self.device_label.setToolTip(str(info.get("plan", "")))
+        self.model_status.show_loaded(info)
         defaults = {k: v for k, v in (info.get("defaults") or {}).items() if k in ("steps", "guidance")}
         if defaults:
             # a model that was trained for other settings (the demo: guidance 2.0) starts from them
@@ -446,30 +328,30 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             self.banner.setProperty("model_error", False)
         self.runner.count_tokens(self.editor.final_prompt())
 
-    def _model_failed(self, message: str) -> None:
+    def on_model_failed(self, message: str) -> None:
+        """JobRunner.model_failed: the banner says why, with a button to the model manager."""
         self.model_info = None
         self.last_error = message
-        self.model_label.setText('Model: <b>not loaded</b> — <a href="models">open the model manager</a>')
+        self.model_status.show_failed()
         self.show_status("The model could not be loaded")
         self.banner.show_message(message, "error", "Model manager…", self.open_model_manager)
         self.banner.setProperty("model_error", True)
 
-    def _job_started(self, job: Job) -> None:
+    def on_job_started(self, job: Job) -> None:
         self.live_view.start(job.title, (job.request.width, job.request.height), job.request.steps)
         self._update_buttons()
 
-    def _preview_ready(self, job_id: str, index: int, step: int, total: int, eta: float, preview: Any,
+    def on_preview(self, job_id: str, index: int, step: int, total: int, eta: float, preview: Any,
                        phase: str) -> None:
         job = self.queue.find(job_id)
         if job is None or job.state is not JobState.running:
             return
         self.live_view.show_step(index, job.request.count, step, total, eta, preview, phase)
 
-    def _job_outputs(self, job_id: str, outputs: list[Output]) -> None:
-        add = getattr(self.gallery_panel, "add_record", None)
+    def on_job_outputs(self, job_id: str, outputs: list[Output]) -> None:
         for output in outputs:
-            if output.record is not None and add is not None:
-                add(output.record)
+            if output.record is not None:
+                self.gallery_panel.add_record(output.record)
         if outputs:
             last = outputs[-1]
             self.gen_settings.set_last_seed(last.seed)
@@ -477,7 +359,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             self.live_view.show_image(last.image, f"Done · {last.image.width()}×{last.image.height()} · "
                                                   f"seed {last.seed}{where}")
 
-    def _job_finished(self, job: Job) -> None:
+    def on_job_finished(self, job: Job) -> None:
         self._update_buttons()
         if job.state is JobState.done:
             count = len(job.record_ids) or len(job.seeds)
@@ -564,6 +446,35 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         if errors:
             self.banner.show_message("Some presets were not imported: " + "; ".join(errors), "error")
 
+    def open_file(self, path: str | Path) -> None:
+        """`sigma-studio FILE`: load a preset file or restore an image's settings, as a drop would."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            self.banner.show_message(f"Cannot open {path}: there is no such file.", "error")
+            return
+        self.handle_drop(classify_paths([path]))
+
+    def import_images_dialog(self) -> None:
+        """File ▸ Import images…: copy images into the gallery with the settings they carry."""
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Import images", str(Path.home()), "Images (*.png *.jpg *.jpeg *.webp);;All files (*)"
+        )
+        if files:
+            self.import_images(files)
+
+    def import_images(self, files: list[str | Path]) -> Any:
+        """Copy images into the gallery off the UI thread; the grid and status bar say what came in."""
+        self.show_status(f"Importing {len(files)} image(s)…", 0)
+        return run_task(lambda _ctx: self.gallery.import_images(files), on_result=self._images_imported,
+                        on_error=lambda exc: self.banner.show_message(f"Import failed: {exc}", "error"), owner=self)
+
+    def _images_imported(self, result: tuple[list, list[str]]) -> None:
+        records, errors = result
+        self.gallery_panel.refresh()
+        self.show_status(f"Imported {len(records)} image(s) into the gallery")
+        if errors:
+            self.banner.show_message("Some images were not imported: " + "; ".join(errors), "error")
+
     def handle_drop(self, payload: DropPayload) -> None:
         """Dropped presets are imported and the first applied; dropped images restore their settings."""
         if payload.presets:
@@ -591,7 +502,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
 
     def export_selected(self) -> None:
         """File ▸ Export selected…: the images selected in the gallery."""
-        selected = getattr(self.gallery_panel, "selected_records", list)()
+        selected = self.gallery_panel.selected_records()
         if not selected:
             self.tabs.setCurrentWidget(self.gallery_panel)
             self.show_status("Select images in the Gallery tab first, then press Ctrl+E")
@@ -600,19 +511,12 @@ class MainWindow(DropHandlerMixin, QMainWindow):
 
     def open_export(self, records: list) -> QWidget | None:
         """Open the export dialog for these gallery records."""
-        try:
-            from ui.export_dialog import ExportDialog
-        except ImportError as exc:
-            self.banner.show_message(f"Export is not available: {exc}", "error")
-            return None
         dialog = self._keep_dialog(ExportDialog(records, self.settings, self))
         dialog.open()
         return dialog
 
     def open_settings(self) -> QWidget:
         """File ▸ Settings…"""
-        from ui.settings_dialog import SettingsDialog
-
         dialog = SettingsDialog(self.settings, self)
         dialog.settings_saved.connect(self._settings_saved)
         dialog.model_manager_requested.connect(self.open_model_manager)
@@ -622,8 +526,6 @@ class MainWindow(DropHandlerMixin, QMainWindow):
 
     def _settings_saved(self, changed: dict) -> None:
         if "theme" in changed:
-            from ui.theme import apply_theme
-
             app = QApplication.instance()
             if isinstance(app, QApplication):
                 apply_theme(app, changed["theme"])
@@ -639,13 +541,6 @@ class MainWindow(DropHandlerMixin, QMainWindow):
 
     def open_model_manager(self) -> QWidget | None:
         """Models ▸ Model manager…"""
-        try:
-            from ui.model_manager import ModelManagerDialog
-        except ImportError as exc:
-            self.banner.show_message(
-                f"The model manager is not available ({exc}). Set a model in File ▸ Settings… instead.", "error"
-            )
-            return None
         dialog = ModelManagerDialog(self.settings, self)
         dialog.model_chosen.connect(self.use_model)
         self._keep_dialog(dialog)
@@ -674,28 +569,3 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self._keep_dialog(box)
         box.open()
         return box
-
-
-def _open_gallery() -> Any:
-    """The gallery in the data folder."""
-    from app.gallery import Gallery
-
-    return Gallery()
-
-
-MODE_NAMES = {"gpu": "all on GPU", "offload": "text encoder offloaded", "sequential": "sequential offload"}
-
-
-def _device_text(info: dict) -> str:
-    """'cuda · bfloat16 · text encoder offloaded' for the status bar (no word twice)."""
-    device = str(info.get("device") or "")
-    mode = str(info.get("memory_mode") or "")
-    parts = [device, str(info.get("dtype") or "")]
-    if mode and mode not in (device, "cpu"):
-        parts.append(MODE_NAMES.get(mode, mode))
-    return " · ".join(p for p in parts if p)
-
-
-def _escape(text: str) -> str:
-    """Text safe inside rich text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

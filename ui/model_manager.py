@@ -1,6 +1,9 @@
 """Model manager dialog: released variants, the base T5/VAE, the demo and local models; download, import, use.
 
-model.sources imports torch, so every call into it runs in a pool thread and is imported there.
+It reaches the models through app.model_service, whose calls import torch on first use, so every
+call runs in a pool thread (ui.tasks).
+
+May import: PySide6, ui.tasks, app.model_service; never model/ or torch.
 """
 
 from __future__ import annotations
@@ -25,37 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.tasks import Task, TaskContext, run_task
+from app import model_service
+from ui.tasks import Task, run_task
 
 COLUMNS = ("Model", "Download", "State", "Location", "")
 CHECKPOINT_FILTER = "Transformer checkpoints (*.safetensors *.pth *.pt);;All files (*)"
-
-
-def _list_models(local_models: list[str]) -> tuple[list[dict], str]:
-    """Rows of model.sources.installed_models plus the hub cache folder (pool thread)."""
-    from model import sources
-
-    return sources.installed_models(list(local_models)), str(sources.hub_cache_dir())
-
-
-def _download(ctx: TaskContext, repo: str) -> Path:
-    """Download a variant or the base repo with progress and cancel (pool thread)."""
-    from model import sources
-
-    return sources.download(repo, on_progress=ctx.progress, should_cancel=ctx.should_cancel)
-
-
-def _validate_import(path: str) -> dict:
-    """Check that a folder or checkpoint is a usable PixArt-Σ model; returns name, kind, location (pool thread)."""
-    from model import sources
-
-    source = sources.resolve_source(path)
-    if source.kind == "single_file":
-        # resolve_source only looks at the suffix: read the tensors to be sure it is a PixArt transformer
-        tensors, hint = sources.read_checkpoint(Path(source.location))
-        converted, _kv = sources.convert_official_state_dict(tensors)
-        sources.infer_transformer_config(converted, hint or None, Path(source.location).name)
-    return {"name": source.name, "kind": source.kind, "location": source.location}
 
 
 def _spec_for(row: dict) -> str | None:
@@ -149,15 +126,11 @@ class ModelManagerDialog(QDialog):
         """Re-read which models are installed (in a pool thread)."""
         local = list(getattr(self.settings, "local_models", []) or [])
         self._list_task = run_task(
-            lambda _ctx: _list_models(local),
+            lambda _ctx: model_service.list_models(local),
             on_result=self._listed,
             on_error=lambda exc: self._show(f"Could not list the models: {exc}", error=True),
             owner=self,
         )
-
-    def is_busy(self) -> bool:
-        """True while listing, downloading or importing."""
-        return any(t is not None and not t.done for t in (self._list_task, self._download_task, self._import_task))
 
     def _listed(self, result: tuple[list[dict], str]) -> None:
         rows, self.cache_dir = result
@@ -292,7 +265,7 @@ class ModelManagerDialog(QDialog):
         self.cancel_button.setEnabled(True)
         self._show(f"Downloading {repo}…")
         self._download_task = run_task(
-            lambda ctx: _download(ctx, repo),
+            lambda ctx: model_service.download_model(repo, ctx.progress, ctx.should_cancel),
             on_progress=self._download_progress,
             on_result=self._download_done,
             on_error=self._download_failed,
@@ -366,7 +339,7 @@ class ModelManagerDialog(QDialog):
         self.import_file_button.setEnabled(False)
         self._show(f"Checking {spec}…")
         self._import_task = run_task(
-            lambda _ctx: _validate_import(spec),
+            lambda _ctx: model_service.validate_import(spec),
             on_result=lambda info: self._import_done(spec, info),
             on_error=lambda exc: self._import_failed(spec, exc),
             owner=self,

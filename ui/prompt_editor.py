@@ -1,4 +1,7 @@
-"""Prompt and negative prompt with a live token count, history recall, styles, and the preset list."""
+"""Prompt and negative prompt with a live token count, history recall, styles, and the preset list.
+
+May import: PySide6, app.presets (styles), ui.dnd (dragging a preset out).
+"""
 
 from __future__ import annotations
 
@@ -77,7 +80,6 @@ class PromptEditor(QWidget):
 
     submitted = Signal()
     count_requested = Signal(str)  # the styled prompt, for an exact count with the model's tokenizer
-    history_opened = Signal(QMenu)
 
     def __init__(self, history: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -228,10 +230,6 @@ class PromptEditor(QWidget):
 
     # ------------------------------------------------------------ history
 
-    def set_history(self, history: Any) -> None:
-        """Use a PromptHistory (items(), add())."""
-        self.history = history
-
     def remember(self) -> None:
         """Put the current prompt at the top of the history."""
         if self.history is not None and self.prompt_text().strip():
@@ -263,7 +261,6 @@ class PromptEditor(QWidget):
             action.triggered.connect(lambda _=False, i=index: self.recall(i))
         self.history_menu = menu
         menu.popup(self.prompt.mapToGlobal(QPoint(0, self.prompt.height() // 3)))
-        self.history_opened.emit(menu)
         return menu
 
 

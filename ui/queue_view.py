@@ -1,4 +1,7 @@
-"""The job queue as a list: state and progress per job, move up/down, cancel, clear finished."""
+"""The job queue as a list: state and progress per job, move up/down, cancel, clear finished.
+
+May import: PySide6, app.jobs.
+"""
 
 from __future__ import annotations
 

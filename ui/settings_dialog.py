@@ -1,4 +1,7 @@
-"""Settings: device, memory mode, default model, output folder and theme, saved through app.settings."""
+"""Settings: device, memory mode, default model, output folder and theme, saved through app.settings.
+
+May import: PySide6, app.settings, ui.generation_settings.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Target size: grouped presets with their W×H, or a custom size with ratio lock, plus what the model makes."""
+"""Target size: grouped presets with their W×H, or a custom size with ratio lock, plus what the model makes.
+
+May import: PySide6, app.sizes.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Run a function off the UI thread in a QThreadPool and report progress, result and errors as signals."""
+"""Run a function off the UI thread in a QThreadPool and report progress, result and errors as signals.
+
+May import: PySide6 only.
+"""
 
 from __future__ import annotations
 
@@ -138,8 +141,3 @@ def run_task(
     _RUNNING.add(task)
     (pool or QThreadPool.globalInstance()).start(task.execute, priority)
     return task
-
-
-def wait_for_tasks(pool: QThreadPool | None = None, msecs: int = -1) -> bool:
-    """Block until the pool is idle (tests and shutdown); queued signals still need the event loop."""
-    return (pool or QThreadPool.globalInstance()).waitForDone(msecs)

@@ -1,4 +1,7 @@
-"""Light, dark or system look: Fusion with a palette, plus a few style rules shared by the widgets."""
+"""Light, dark or system look: Fusion with a palette, plus a few style rules shared by the widgets.
+
+May import: PySide6 only.
+"""
 
 from __future__ import annotations
 

@@ -225,7 +225,7 @@ def main() -> int:
     from app.gallery import Gallery
     from app.jobs import JobState
     from app.settings import Settings
-    from ui.main_window import MainWindow
+    from app.bootstrap import build_window
     from ui.theme import apply_theme
 
     gallery = Gallery()
@@ -233,7 +233,7 @@ def main() -> int:
         fill_gallery_procedural(gallery)
     settings = Settings.load()
     apply_theme(app, settings.theme)
-    window = MainWindow(gallery=gallery, settings=settings)
+    window = build_window(settings, gallery)
     window.resize(*WINDOW_SIZE)
     window.show()
     pump(app, 0.5)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import itertools
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +14,7 @@ from PySide6.QtWidgets import QMainWindow
 
 from app.gallery import Gallery
 from app.metadata import read_params
-from ui.gallery_view import CELL, FavouriteRole, GalleryPanel
+from ui.gallery import CELL, FavouriteRole, GalleryPanel
 
 PROMPTS = ["a red castle on a hill", "blue ocean waves at dawn", "green forest with fog"]
 COLOURS = [(200, 40, 40), (40, 60, 200), (40, 160, 60)]
@@ -50,6 +47,14 @@ def panel(qtbot, gallery):
 
 def _ids(panel: GalleryPanel) -> list[int]:
     return [panel.model.id_at(row) for row in range(panel.model.rowCount())]
+
+
+def _thumbnails_shown(panel: GalleryPanel) -> bool:
+    """Every row shows its thumbnail (not the placeholder) — what the grid paints."""
+    model = panel.model
+    # Compared by cache key: a pixmap read through QModelIndex.data() is a new Python wrapper each time.
+    return all(model.index(row).data(Qt.ItemDataRole.DecorationRole).cacheKey() != model.placeholder.cacheKey()
+               for row in range(model.rowCount()))
 
 
 def _press(qtbot, panel: GalleryPanel, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -148,7 +153,7 @@ def test_shows_items_newest_first_and_loads_thumbnails(qtbot, panel, gallery):
     assert _ids(panel) == gallery.ids()
     assert panel.model.data(panel.model.index(0)) == PROMPTS[2]
     assert panel.count_label.text() == "3 images"
-    qtbot.waitUntil(lambda: len(panel.model._pixmaps) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: _thumbnails_shown(panel), timeout=5000)
     pixmap = panel.model.data(panel.model.index(0), Qt.ItemDataRole.DecorationRole)
     assert pixmap is not panel.model.placeholder and not pixmap.isNull()
 
@@ -278,19 +283,25 @@ def test_add_record_goes_on_top_without_reload(qtbot, panel, gallery):
 
 
 def test_missing_file_shows_placeholder_not_crash(qtbot, panel, gallery):
-    qtbot.waitUntil(lambda: len(panel.model._pixmaps) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: _thumbnails_shown(panel), timeout=5000)
     record = gallery.get(panel.model.id_at(0))
     record.path.unlink()
     record.thumb_path.unlink()
     panel.refresh()
-    panel.model._pixmaps.clear()
+    assert panel.model.rowCount() == 3  # the record stays, flagged missing
+    panel.shutdown()
+    panel = GalleryPanel(gallery)  # a fresh grid (the next start) has no cached thumbnail to show
+    qtbot.addWidget(panel)
     panel.model.data(panel.model.index(0), Qt.ItemDataRole.DecorationRole)
-    qtbot.waitUntil(lambda: record.id in panel.model._broken, timeout=5000)
+    qtbot.waitUntil(lambda: panel.model.data(panel.model.index(0), Qt.ItemDataRole.DecorationRole)
+                    is panel.model.missing, timeout=5000)
     assert panel.model.data(panel.model.index(0), Qt.ItemDataRole.DecorationRole) is panel.model.missing
     assert "missing" in panel.model.data(panel.model.index(0), Qt.ItemDataRole.ToolTipRole).lower()
 
 
-def test_scroll_10000_items_without_stalls(qtbot, tmp_path):
+def test_scroll_10000_items_to_the_end(qtbot, tmp_path):
+    """The grid scrolls through 10,000 items and loads the last screen's thumbnails; the stall figure is
+    benchmarks/gallery_scale.py's."""
     g = Gallery(tmp_path / "big")
     folder = g.images_dir / "2024-01"
     folder.mkdir(parents=True)
@@ -303,20 +314,17 @@ def test_scroll_10000_items_without_stalls(qtbot, tmp_path):
                                              "width": 320, "height": 200}) for i in range(10_000)]
     g.add_bulk(entries)
 
-    start = time.perf_counter()
     panel = GalleryPanel(g)
     qtbot.addWidget(panel)
     panel.resize(1000, 700)
     with qtbot.waitExposed(panel):
         panel.show()
-    created = time.perf_counter() - start
     assert panel.model.rowCount() == 10_000
 
-    gc.collect()  # earlier tests' widgets are not part of this scenario
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append((time.perf_counter(), time.thread_time())))
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     bar = panel.view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 10_000 // 5 * CELL.height() // 2, timeout=5000)
@@ -327,22 +335,13 @@ def test_scroll_10000_items_without_stalls(qtbot, tmp_path):
     assert bar.value() == bar.maximum()
     last = panel.model.index(panel.model.rowCount() - 1)
     assert panel.view.viewport().rect().intersects(panel.view.visualRect(last))
-    qtbot.waitUntil(lambda: last.data(Qt.ItemDataRole.DecorationRole) is not panel.model.placeholder,
+    placeholder = panel.model.placeholder.cacheKey()
+    qtbot.waitUntil(lambda: last.data(Qt.ItemDataRole.DecorationRole).cacheKey() != placeholder,
                     timeout=5000)  # the thumbnails of the last screen load once scrolling stops
     timer.stop()
-    # wall time between ticks, and CPU time the UI thread itself spent in that gap
-    gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(ticks)]
-    stall, busy = max(gaps)
-    stall_ms = stall * 1000
-    print(f"\n10,000-item gallery: panel ready in {created * 1000:.0f} ms; longest UI stall while "
-          f"scrolling to the end {stall_ms:.1f} ms (UI thread busy {busy * 1000:.1f} ms of it) "
-          f"over {len(ticks)} timer ticks")
+    assert len(ticks) > 10  # the UI thread kept running its timer while scrolling
     panel.shutdown()
     g.close()
-    # On an oversubscribed machine (other processes on every core) the OS, not the UI thread, can
-    # hold a gap open; only then is a long gap accepted, and only if the UI thread did little in it.
-    oversubscribed = os.getloadavg()[0] > (os.cpu_count() or 1) * 2
-    assert stall_ms < 100 or (oversubscribed and busy * 1000 < 25), (stall_ms, busy * 1000)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""The studio window end to end: real widgets, a real gallery, the tiny model on the engine thread."""
+"""The studio window: real widgets, a real gallery, the fake engine (tests/fake_engine.py) on the engine
+thread, built by the composition root (app.bootstrap.build_window) as the studio builds it."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -15,27 +16,31 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QApplication
 
+from app.bootstrap import build_window
 from app.gallery import Gallery
 from app.jobs import JobRequest, JobState
 from app.settings import PromptHistory, Settings
 from app.sizes import plan_size
+from tests.fake_engine import FAKE_MODEL, FakeEngine
 from ui.main_window import MainWindow
 from ui.prompt_editor import TOKEN_LIMIT
 from ui.size_picker import CUSTOM
 
-ROOT = Path(__file__).resolve().parents[1]
-LOAD_TIMEOUT_MS = 180_000  # the first load imports torch and diffusers on a busy machine
-JOB_TIMEOUT_MS = 120_000
+ROOT = Path(__file__).resolve().parents[2]
+LOAD_TIMEOUT_MS = 10_000
+JOB_TIMEOUT_MS = 30_000
 LONG_STEPS = 200  # enough steps that a job is still running when the test reacts to its first step
+STEP_S = 0.01  # the fake engine's time per step: a LONG_STEPS job runs for about two seconds
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
-def make_window(qtbot, gallery: Gallery | None = None) -> MainWindow:
+def make_window(qtbot, gallery: Gallery | None = None, history: PromptHistory | None = None) -> MainWindow:
     """A shown MainWindow over the isolated home's gallery and settings (no model loaded yet)."""
-    window = MainWindow(gallery=gallery or Gallery(), settings=Settings.load(), history=PromptHistory())
+    window = build_window(Settings.load(), gallery or Gallery(), functools.partial(FakeEngine, step_s=STEP_S),
+                          history or PromptHistory())
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
@@ -77,10 +82,10 @@ def wait_first_step(qtbot, window: MainWindow, job) -> None:
 
 
 @pytest.fixture
-def window(qtbot, tiny_pipeline_dir):
-    """A window with the tiny model loaded."""
+def window(qtbot):
+    """A window with the fake model loaded."""
     win = make_window(qtbot)
-    load_model(qtbot, win, tiny_pipeline_dir)
+    load_model(qtbot, win, FAKE_MODEL)
     yield win
     win.close()
     assert not win.runner.thread.isRunning()
@@ -90,7 +95,7 @@ def window(qtbot, tiny_pipeline_dir):
 # Generate, see progress, find it in the gallery, and again after a restart
 # ---------------------------------------------------------------------------------------------
 
-def test_ctrl_enter_generates_shows_progress_and_keeps_the_image_after_restart(qtbot, window, tiny_pipeline_dir):
+def test_ctrl_enter_generates_shows_progress_and_keeps_the_image_after_restart(qtbot, window):
     prompt = "a red fox in deep snow"
     prepare(qtbot, window, prompt)
     assert "exactly 256×256" in window.size_picker.plan_label.text()
@@ -199,7 +204,7 @@ def test_three_queued_jobs_one_cancelled_the_other_two_complete(qtbot, window):
     assert window.queue_view.row_for(jobs[1].id).state.text() == "Cancelled"
 
 
-def test_reordering_the_queue_changes_the_run_order(qtbot, tiny_pipeline_dir):
+def test_reordering_the_queue_changes_the_run_order(qtbot):
     win = make_window(qtbot)  # no model yet: jobs wait, so the order can be changed
     jobs = []
     for name in ("first", "second", "third"):
@@ -216,7 +221,7 @@ def test_reordering_the_queue_changes_the_run_order(qtbot, tiny_pipeline_dir):
 
     started: list[str] = []
     win.queue.job_started.connect(lambda job: started.append(job.id))
-    load_model(qtbot, win, tiny_pipeline_dir)
+    load_model(qtbot, win, FAKE_MODEL)
     wait_finished(qtbot, *jobs)
     assert started == expected
     assert all(job.state is JobState.done for job in jobs)
@@ -256,10 +261,7 @@ def test_estimate_warns_before_any_model_is_loaded(qtbot):
 def test_up_arrow_and_style_and_preset_double_click(qtbot):
     history = PromptHistory()
     history.add("an old prompt", "ugly")
-    win = MainWindow(gallery=Gallery(), settings=Settings.load(), history=history)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = make_window(qtbot, history=history)
     win.editor.prompt.setFocus()
     qtbot.keyClick(win.editor.prompt, Qt.Key.Key_Up)
     menu = win.editor.history_menu
@@ -347,68 +349,32 @@ def test_side_panel_fits_without_horizontal_clipping(qtbot):
 # Responsiveness, closing, errors
 # ---------------------------------------------------------------------------------------------
 
-class GapMeter:
-    """A 10 ms QTimer on the UI thread that records the gaps between its ticks."""
-
-    def __init__(self) -> None:
-        self.gaps: list[float] = []
-        self._last = 0.0
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.gaps.append(now - self._last)
-        self._last = now
-
-    def start(self) -> None:
-        self.gaps.clear()
-        self._last = time.perf_counter()
-        self.timer.start()
-
-    def stop(self) -> float:
-        """Longest gap in ms."""
-        self.timer.stop()
-        return max(self.gaps) * 1000
-
-
-def test_ui_thread_never_stalls_during_a_generation(qtbot, window, capsys):
+def test_the_ui_thread_keeps_running_during_a_generation(qtbot, window):
+    """The stall figures are benchmarks/ui_stall.py's; here: the UI's timer keeps firing while a job runs."""
     prepare(qtbot, window, "measure the stalls", steps=30, size=(768, 768))
-    meter = GapMeter()
-    # what the machine itself does to a 10 ms timer (the tests share two busy cores)
-    meter.start()
-    qtbot.wait(2000)
-    idle_ms = meter.stop()
-
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     job = window.generate()
     qtbot.waitUntil(lambda: job.state is JobState.running, timeout=JOB_TIMEOUT_MS)
-    meter.start()
+    timer.start()
     wait_finished(qtbot, job)
-    worst_ms = meter.stop()
+    timer.stop()
     assert job.state is JobState.done, job.error
-    with capsys.disabled():
-        print(f"\nUI thread: longest stall during a 768×768, 30-step generation: {worst_ms:.0f} ms over "
-              f"{len(meter.gaps)} ticks (idle baseline on this machine: {idle_ms:.0f} ms; limit 100 ms)")
-    assert len(meter.gaps) > 10
-    # Under 100 ms; on an overloaded test machine the idle timer alone can come close, so the
-    # generation may add at most 50 ms to what the machine does with no generation running.
-    assert worst_ms < max(100.0, idle_ms + 50.0)
+    assert len(ticks) > 10
 
 
-def test_a_4k_result_is_shown_without_stalling_and_zooms(qtbot, capsys):
+def test_a_4k_result_is_shown_and_zooms(qtbot):
+    """How long showing it takes is benchmarks/ui_stall.py's figure."""
     from PySide6.QtCore import QPoint
     from PySide6.QtGui import QImage, QWheelEvent
 
     win = make_window(qtbot)
     image = QImage(3840, 2160, QImage.Format.Format_RGB32)  # what the worker hands over
     image.fill(Qt.GlobalColor.darkCyan)
-    started = time.perf_counter()
     win.live_view.show_image(image)
     win.live_view.view.viewport().repaint()
-    shown_ms = (time.perf_counter() - started) * 1000
-    with capsys.disabled():
-        print(f"\nshowing a 3840×2160 result on the UI thread: {shown_ms:.0f} ms")
     view = win.live_view.view
     assert view.image_size == (3840, 2160) and view.zoom() < 1  # fitted
     fitted = view.zoom()
@@ -422,26 +388,22 @@ def test_a_4k_result_is_shown_without_stalling_and_zooms(qtbot, capsys):
     assert abs(view.zoom() - fitted) < 1e-6
     qtbot.mouseClick(win.live_view.actual_button, Qt.MouseButton.LeftButton)
     assert view.zoom() == 1.0
-    assert shown_ms < 100
     win.close()
 
 
-def test_closing_mid_generation_stops_the_worker_cleanly(qtbot, tiny_pipeline_dir, qtlog):
+def test_closing_mid_generation_stops_the_worker_cleanly(qtbot, qtlog):
     win = make_window(qtbot)
-    load_model(qtbot, win, tiny_pipeline_dir)
+    load_model(qtbot, win, FAKE_MODEL)
     prepare(qtbot, win, "closing while this runs", steps=LONG_STEPS)
     job = win.generate()
     wait_first_step(qtbot, win, job)
-    started = time.perf_counter()
     win.close()
-    closed_in = time.perf_counter() - started
     assert not win.runner.thread.isRunning() and win.runner.thread.isFinished()
-    assert closed_in < 10
     qtbot.waitUntil(lambda: job.state is JobState.cancelled, timeout=5000)
     assert not any("QThread" in record.message for record in qtlog.records)
 
 
-def test_bad_model_path_shows_a_message_and_the_window_stays_responsive(qtbot, tmp_path, tiny_pipeline_dir):
+def test_bad_model_path_shows_a_message_and_the_window_stays_responsive(qtbot, tmp_path):
     win = make_window(qtbot)
     missing = tmp_path / "no-such-model"
     with qtbot.waitSignal(win.runner.model_failed, timeout=LOAD_TIMEOUT_MS) as failed:
@@ -451,16 +413,14 @@ def test_bad_model_path_shows_a_message_and_the_window_stays_responsive(qtbot, t
     assert win.banner.action_button.isVisible()  # points to the model manager
     assert "not loaded" in win.model_label.text()
 
-    fired = []
-    QTimer.singleShot(0, lambda: fired.append(time.perf_counter()))
-    asked = time.perf_counter()
+    fired = []  # the event loop still runs (how fast: tests/integration/test_studio.py, with a real model)
+    QTimer.singleShot(0, lambda: fired.append(True))
     qtbot.waitUntil(lambda: bool(fired), timeout=1000)
-    assert fired[0] - asked < 0.5
 
     prepare(qtbot, win, "waits for a working model")
     job = win.generate()
     assert job.state is JobState.queued
-    load_model(qtbot, win, tiny_pipeline_dir)
+    load_model(qtbot, win, FAKE_MODEL)
     wait_finished(qtbot, job)
     assert job.state is JobState.done, job.error
     assert not win.banner.isVisible()
@@ -542,7 +502,7 @@ def test_settings_dialog_saves_and_applies(qtbot, tmp_path):
 
 def test_status_bar_points_to_the_model_manager_for_the_demo_model(qtbot):
     win = make_window(qtbot)
-    win._model_loaded({"name": "demo", "is_demo": True, "device": "cpu", "dtype": "float32",
+    win.on_model_loaded({"name": "demo", "is_demo": True, "device": "cpu", "dtype": "float32",
                        "memory_mode": "cpu", "source": "resources/demo_model"})
     assert "Demo model" in win.model_label.text() and "Model manager" in win.model_label.text()
     assert "cpu" in win.device_label.text()
@@ -559,11 +519,11 @@ def test_status_bar_points_to_the_model_manager_for_the_demo_model(qtbot):
 def test_a_model_with_its_own_defaults_sets_them_when_it_loads(qtbot):
     win = make_window(qtbot)
     win.gen_settings.set_values(guidance=4.5, steps=20)
-    win._model_loaded({"name": "demo", "is_demo": True, "device": "cpu", "dtype": "float32",
+    win.on_model_loaded({"name": "demo", "is_demo": True, "device": "cpu", "dtype": "float32",
                        "memory_mode": "cpu", "source": "resources/demo_model", "defaults": {"guidance": 1.5}})
     assert win.gen_settings.guidance.value() == 1.5 and win.gen_settings.steps.value() == 20
     assert "guidance 1.5" in win.statusBar().currentMessage()
-    win._model_loaded({"name": "other", "is_demo": False, "device": "cpu", "dtype": "float32",
+    win.on_model_loaded({"name": "other", "is_demo": False, "device": "cpu", "dtype": "float32",
                        "memory_mode": "cpu", "source": "x", "defaults": {}})
     assert win.gen_settings.guidance.value() == 1.5  # no defaults: the user's value stays
     win.close()
@@ -573,22 +533,115 @@ def test_a_model_with_its_own_defaults_sets_them_when_it_loads(qtbot):
 # Startup time and layering
 # ---------------------------------------------------------------------------------------------
 
-def test_window_is_visible_fast_and_before_torch_loads(tmp_path, capsys):
+def test_the_window_shows_before_torch_is_imported(tmp_path):
+    """`sigma-studio` shows its window before torch loads (how fast: benchmarks/window_visible.py)."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SIGMA_STUDIO_HOME=str(tmp_path / "home"))
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from app.studio import run; "
-            "sys.exit(run(['sigma-studio', '--timing', '--quit-after-visible']))")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                            check=False)
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--timing", "--quit-after-visible"], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("window visible"))
-    with capsys.disabled():
-        print("\n" + line)
-    seconds = float(re.search(r"visible in ([\d.]+) s", line).group(1))
     assert "loaded before it: none" in line
-    assert seconds < 3.0  # target 1 s; generous here because tests share a busy machine
 
 
-def test_ui_never_imports_the_engine():
-    forbidden = re.compile(r"^\s*(from|import)\s+(torch|diffusers|transformers|model\.engine)\b", re.MULTILINE)
-    offenders = [p.name for p in (ROOT / "ui").glob("*.py") if forbidden.search(p.read_text(encoding="utf-8"))]
-    assert offenders == []
+# ---------------------------------------------------------------------------------------------
+# sigma-studio FILE, File ▸ Import images…, the trash purged on quit
+# ---------------------------------------------------------------------------------------------
+
+def test_opening_a_preset_file_loads_it(qtbot, tmp_path):
+    win = make_window(qtbot)
+    preset = {"format": "sigma-studio-preset", "version": 1, "name": "Opened dunes",
+              "prompt": "opened from the command line", "size": "1080p", "steps": 9}
+    path = tmp_path / "dunes.preset.json"
+    path.write_text(json.dumps(preset), encoding="utf-8")
+    win.open_file(path)
+    assert win.editor.prompt_text() == "opened from the command line"
+    assert win.size_picker.size() == (1920, 1080) and win.gen_settings.steps.value() == 9
+    assert win.preset_list.find("Opened dunes") is not None
+    win.close()
+
+
+def test_opening_an_image_restores_its_settings(qtbot, tmp_path):
+    from PIL import Image
+
+    from app.metadata import build_params, save_image
+
+    path = tmp_path / "poster.webp"
+    params = build_params(prompt="restored from a webp", negative="", width=320, height=288, steps=11,
+                          guidance=3.5, seed=77, model="fake", kv_compress="off")
+    save_image(Image.new("RGB", (320, 288), "teal"), path, params, fmt="webp")
+    win = make_window(qtbot)
+    win.open_file(str(path))
+    assert win.editor.prompt_text() == "restored from a webp"
+    assert win.size_picker.size() == (320, 288) and win.gen_settings.values()["seed"] == 77
+    win.close()
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("missing.preset.json", None, "no such file"),
+    ("broken.preset.json", "{not json", "broken.preset.json"),
+    ("plain.png", "png", "No settings found in plain.png"),
+    ("notes.txt", "hello", "not a preset"),
+])
+def test_opening_a_bad_file_says_why_in_the_window(qtbot, tmp_path, name, content, expected):
+    from PIL import Image
+
+    path = tmp_path / name
+    if content == "png":
+        Image.new("RGB", (64, 64), "red").save(path)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    win = make_window(qtbot)
+    before = win.editor.prompt_text()
+    win.open_file(path)
+    assert win.banner.isVisible() and expected in win.banner.text.text()
+    assert win.editor.prompt_text() == before
+    win.close()
+
+
+def test_import_images_adds_them_to_the_gallery_grid(qtbot, tmp_path):
+    from PIL import Image
+
+    from app.metadata import build_params, save_image
+
+    files = []
+    for i in range(2):
+        path = tmp_path / f"import{i}.png"
+        save_image(Image.new("RGB", (96, 64), (i * 90, 20, 20)), path,
+                   build_params(prompt=f"imported image {i}", negative="", width=96, height=64, steps=2, guidance=4.5,
+                                seed=i, model="fake", kv_compress="off"), fmt="png")
+        files.append(path)
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("nope")
+    win = make_window(qtbot)
+    action = next(a for a in win.menuBar().actions()[0].menu().actions() if a.text() == "Import images…")
+    assert action is win.import_images_action
+    task = win.import_images([*files, junk])
+    qtbot.waitUntil(lambda: task.done, timeout=10_000)
+    assert win.gallery_panel.model.rowCount() == 2
+    assert sorted(r.prompt for r in win.gallery.query()) == ["imported image 0", "imported image 1"]
+    assert "Imported 2 image(s)" in win.statusBar().currentMessage()
+    assert win.banner.isVisible() and "junk.jpg" in win.banner.text.text()
+    win.close()
+
+
+def test_quitting_the_studio_purges_the_trash_once_undo_has_passed(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from app.gallery import UNDO_WINDOW
+    from tests.unit.test_gallery import delete_made_ago
+
+    gallery = Gallery()  # the isolated home's, which the studio below opens too
+    old, recent = (gallery.add(Image.new("RGB", (64, 64), c), {"prompt": c}) for c in ("red", "blue"))
+    delete_made_ago(monkeypatch, gallery, [old.id], UNDO_WINDOW * 2)
+    recent_token = gallery.delete([recent.id])
+    gallery.close()
+
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--quit-after-visible"], env=dict(os.environ),
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+
+    reopened = Gallery()
+    trashed = [p for p in reopened.trash_dir.rglob("*") if p.is_file()]
+    assert [p.name for p in trashed] == [recent.path.name]  # the old delete is gone for good
+    assert reopened.undo_delete(recent_token) == [recent.id]
+    reopened.close()

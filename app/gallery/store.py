@@ -1,4 +1,4 @@
-"""The gallery: every generated image kept on disk with its settings, indexed in SQLite.
+"""The gallery store: every generated image kept on disk with its settings, indexed in SQLite.
 
 Layout under the gallery root::
 
@@ -9,6 +9,10 @@ Layout under the gallery root::
 
 The default gallery (no root given) lives in paths.gallery_dir() and keeps its thumbnails in the
 cache, paths.thumbnail_dir(). Paths are stored relative to these folders, so they can be moved.
+The worker writes a record with `Gallery.add` (app.worker.Worker._store); the UI reads, stars and
+deletes through the same object from the UI thread.
+
+May import: sqlite3, Pillow, app.metadata, app.paths, app.atomic, app.gallery.schema; no Qt.
 """
 
 from __future__ import annotations
@@ -19,184 +23,26 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from . import metadata, paths
-from .atomic import atomic_write
+from .. import metadata, paths
+from ..atomic import atomic_write
+from . import schema
+from .schema import _RECORD_COLUMNS, DB_NAME, INSERT_SQL, DeleteToken, GalleryError, Record
 
-DB_NAME = "gallery.sqlite3"
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
 TRASH_DIR = "trash"
 THUMB_SIZE = 256
 THUMB_SUFFIX = ".jpg"
 THUMB_QUALITY = 85
-SCHEMA_VERSION = 1
-
-_RECORD_COLUMNS = (
-    "id, path, thumb_path, prompt, negative, width, height, seed, steps, guidance, model, "
-    "kv_compress, created, favourite, params"
-)
-
-
-class GalleryError(Exception):
-    """A gallery problem the user can act on (unreadable file, missing image, newer database)."""
-
-
-@dataclass
-class Record:
-    """One image in the gallery with the settings that made it."""
-
-    id: int
-    path: Path
-    thumb_path: Path
-    prompt: str
-    negative: str
-    width: int
-    height: int
-    seed: int | None
-    steps: int | None
-    guidance: float | None
-    model: str | None
-    kv_compress: Any
-    created: str
-    favourite: bool
-    params: dict = field(default_factory=dict)
-
-    @property
-    def exists(self) -> bool:
-        """Whether the image file is still on disk (False: flagged missing, the record is kept)."""
-        return self.path.is_file()
-
-
-@dataclass(frozen=True)
-class DeleteToken:
-    """Handle for one `Gallery.delete` call, to pass to `Gallery.undo_delete`."""
-
-    token: str
-    ids: tuple[int, ...]
-
-
-# ---------------------------------------------------------------------------------------------
-# Schema and migrations
-# ---------------------------------------------------------------------------------------------
-
-def _fts5_available(conn: sqlite3.Connection) -> bool:
-    """Whether this SQLite build has the FTS5 full-text extension."""
-    try:
-        conn.execute("CREATE VIRTUAL TABLE temp._fts5_probe USING fts5(x)")
-        conn.execute("DROP TABLE temp._fts5_probe")
-    except sqlite3.OperationalError:
-        return False
-    return True
-
-
-def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
-    """Create the first schema: images table, indexes and (when available) the FTS5 index."""
-    conn.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS images (
-            id          INTEGER PRIMARY KEY AUTOINCREMENT,
-            path        TEXT NOT NULL,
-            thumb_path  TEXT NOT NULL,
-            prompt      TEXT NOT NULL DEFAULT '',
-            negative    TEXT NOT NULL DEFAULT '',
-            width       INTEGER NOT NULL,
-            height      INTEGER NOT NULL,
-            seed        INTEGER,
-            steps       INTEGER,
-            guidance    REAL,
-            model       TEXT,
-            kv_compress,
-            created     TEXT NOT NULL,
-            favourite   INTEGER NOT NULL DEFAULT 0,
-            deleted     TEXT,
-            params      TEXT NOT NULL DEFAULT '{}'
-        );
-        CREATE INDEX IF NOT EXISTS images_deleted ON images(deleted);
-        CREATE INDEX IF NOT EXISTS images_favourite ON images(favourite) WHERE favourite = 1;
-        """
-    )
-    if not _fts5_available(conn):
-        return
-    # External-content index: text lives once, in `images`; triggers keep the index in step.
-    conn.executescript(
-        """
-        CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
-            prompt, negative, content='images', content_rowid='id', tokenize='unicode61'
-        );
-        CREATE TRIGGER IF NOT EXISTS images_ai AFTER INSERT ON images BEGIN
-            INSERT INTO images_fts(rowid, prompt, negative) VALUES (new.id, new.prompt, new.negative);
-        END;
-        CREATE TRIGGER IF NOT EXISTS images_ad AFTER DELETE ON images BEGIN
-            INSERT INTO images_fts(images_fts, rowid, prompt, negative)
-                VALUES ('delete', old.id, old.prompt, old.negative);
-        END;
-        CREATE TRIGGER IF NOT EXISTS images_au AFTER UPDATE OF prompt, negative ON images BEGIN
-            INSERT INTO images_fts(images_fts, rowid, prompt, negative)
-                VALUES ('delete', old.id, old.prompt, old.negative);
-            INSERT INTO images_fts(rowid, prompt, negative) VALUES (new.id, new.prompt, new.negative);
-        END;
-        """
-    )
-
-
-# MIGRATIONS[n] upgrades a database at user_version n to n + 1; append one per schema change.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
-assert len(MIGRATIONS) == SCHEMA_VERSION
-
-
-def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
-    """Bring the database up to SCHEMA_VERSION, one migration per transaction."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise GalleryError(
-            f"The gallery {db_path} was written by a newer Sigma Studio (schema {version}, this "
-            f"version reads up to {SCHEMA_VERSION}). Update Sigma Studio to open it."
-        )
-    while version < SCHEMA_VERSION:
-        with conn:
-            MIGRATIONS[version](conn)
-            version += 1
-            conn.execute(f"PRAGMA user_version = {version}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Search
-# ---------------------------------------------------------------------------------------------
-
-def _like_pattern(term: str) -> str:
-    """A LIKE pattern matching `term` anywhere, with LIKE wildcards escaped."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _fts_phrase(term: str) -> str:
-    """An FTS5 prefix phrase for one search term (quotes doubled, so any text is safe)."""
-    return '"' + term.replace('"', '""') + '"*'
-
-
-def _where(text: str, favourites_only: bool, use_fts: bool) -> tuple[str, list[Any]]:
-    """SQL WHERE clause and arguments for the visible rows matching `text` (every word must match)."""
-    clauses, args = ["deleted IS NULL"], []
-    if favourites_only:
-        clauses.append("favourite = 1")
-    terms = text.split()
-    fts_terms = [t for t in terms if use_fts and any(ch.isalnum() for ch in t)]
-    like_terms = [t for t in terms if t not in fts_terms]
-    if fts_terms:
-        clauses.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
-        args.append(" ".join(_fts_phrase(t) for t in fts_terms))
-    for term in like_terms:
-        clauses.append("(prompt LIKE ? ESCAPE '\\' OR negative LIKE ? ESCAPE '\\')")
-        args += [_like_pattern(term)] * 2
-    return " AND ".join(clauses), args
+UNDO_WINDOW = timedelta(seconds=15)  # how long the gallery panel offers to undo a delete
+TOKEN_TIME_FORMAT = "%Y%m%d-%H%M%S"  # a delete token starts with its time, so old trash can be told apart
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +145,7 @@ class Gallery:
         self._closed = False
         conn = self._conn()
         with self._write_lock:
-            _migrate(conn, self.db_path)
+            schema.migrate(conn, self.db_path)
         self.has_fts = bool(
             conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_fts'").fetchone()
         )
@@ -397,11 +243,7 @@ class Gallery:
     def _insert(self, values: tuple) -> int:
         """Insert one row and return its id."""
         with self._write_lock, self._conn() as conn:
-            cursor = conn.execute(
-                "INSERT INTO images (path, thumb_path, prompt, negative, width, height, seed, steps, "
-                "guidance, model, kv_compress, created, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                values,
-            )
+            cursor = conn.execute(INSERT_SQL, values)
             return int(cursor.lastrowid)
 
     # -- adding -------------------------------------------------------------------------------
@@ -425,13 +267,37 @@ class Gallery:
             raise
         return self.get(new_id)
 
-    def import_image(self, path: Path) -> Record:
-        """Copy an existing image file into the gallery, reading its settings with read_params.
+    def import_images(self, files: Iterable[Path]) -> tuple[list[Record], list[str]]:
+        """Copy image files into the gallery with the settings they carry (File ▸ Import images…).
 
-        Files without readable settings are imported with an empty prompt; files that are not
-        images raise GalleryError.
+        The files are copied and thumbnailed one by one, then indexed in one transaction
+        (add_bulk). Returns the new records and one message per file that could not be imported.
         """
-        src = Path(path)
+        entries: list[tuple[Path, dict]] = []
+        errors: list[str] = []
+        for file in files:
+            try:
+                entries.append(self._copy_in(Path(file)))
+            except GalleryError as exc:
+                errors.append(str(exc))
+        try:
+            ids = self.add_bulk(entries)
+        except BaseException:
+            for image_path, _params in entries:
+                _unlink_quietly(image_path)
+                _unlink_quietly(self._thumb_for(image_path))
+            raise
+        return [record for record in map(self.get, ids) if record is not None], errors
+
+    def import_image(self, path: Path) -> Record:
+        """Copy one image file into the gallery (see import_images); GalleryError when it cannot."""
+        records, errors = self.import_images([path])
+        if errors:
+            raise GalleryError(errors[0])
+        return records[0]
+
+    def _copy_in(self, src: Path) -> tuple[Path, dict]:
+        """Copy a file under images/ with its thumbnail; returns (copy, settings read from it)."""
         if not src.is_file():
             raise GalleryError(f"Cannot import {src}: the file does not exist.")
         try:
@@ -459,18 +325,17 @@ class Gallery:
         try:
             atomic_write(image_path, lambda tmp: shutil.copyfile(src, tmp))
             _write_thumbnail(image, thumb_path)
-            new_id = self._insert(self._row_values(image_path, thumb_path, params, image.size))
         except BaseException:
             _unlink_quietly(image_path)
             _unlink_quietly(thumb_path)
             raise
-        return self.get(new_id)
+        return image_path, params
 
     def add_bulk(self, entries: Iterable[tuple[Path, dict]]) -> list[int]:
         """Index image files already under images/ in one transaction (no files written).
 
-        For rebuilding an index or seeding large galleries; thumbnails are made on first
-        `thumbnail(id)` call. Paths outside the gallery's images folder raise GalleryError.
+        import_images uses it after copying the files in; thumbnails missing then are made on the
+        first `thumbnail(id)` call. Paths outside the gallery's images folder raise GalleryError.
         """
         rows = []
         for image_path, params in entries:
@@ -484,11 +349,7 @@ class Gallery:
         with self._write_lock, self._conn() as conn:
             # AUTOINCREMENT ids only grow and writers hold the lock, so the new rows are those above
             last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM images").fetchone()[0]
-            conn.executemany(
-                "INSERT INTO images (path, thumb_path, prompt, negative, width, height, seed, steps, "
-                "guidance, model, kv_compress, created, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            conn.executemany(INSERT_SQL, rows)
             new_ids = conn.execute("SELECT id FROM images WHERE id > ? ORDER BY id", (last,)).fetchall()
         return [row[0] for row in new_ids]
 
@@ -521,7 +382,7 @@ class Gallery:
         Words match as prefixes of prompt words (FTS5), or as substrings when FTS5 is missing.
         "Newest" is the order images entered the gallery.
         """
-        where, args = _where(text, favourites_only, self.has_fts)
+        where, args = schema.where(text, favourites_only, self.has_fts)
         order = "DESC" if newest_first else "ASC"
         rows = self._conn().execute(
             f"SELECT {_RECORD_COLUMNS} FROM images WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?",
@@ -531,12 +392,12 @@ class Gallery:
 
     def count(self, text: str = "", favourites_only: bool = False) -> int:
         """How many visible records `query` would page through."""
-        where, args = _where(text, favourites_only, self.has_fts)
+        where, args = schema.where(text, favourites_only, self.has_fts)
         return self._conn().execute(f"SELECT COUNT(*) FROM images WHERE {where}", args).fetchone()[0]
 
     def ids(self, text: str = "", favourites_only: bool = False, newest_first: bool = True) -> list[int]:
         """Ids of all visible matching records, in `query` order (for a virtualised view)."""
-        where, args = _where(text, favourites_only, self.has_fts)
+        where, args = schema.where(text, favourites_only, self.has_fts)
         order = "DESC" if newest_first else "ASC"
         rows = self._conn().execute(f"SELECT id FROM images WHERE {where} ORDER BY id {order}", args)
         return [row[0] for row in rows]
@@ -577,7 +438,7 @@ class Gallery:
 
     def delete(self, ids: Sequence[int]) -> DeleteToken:
         """Move the images and thumbnails to the trash and hide their rows; undo with undo_delete."""
-        token = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+        token = datetime.now().strftime(TOKEN_TIME_FORMAT) + "-" + uuid.uuid4().hex[:8]
         with self._write_lock:
             conn = self._conn()
             wanted = list(dict.fromkeys(int(i) for i in ids))
@@ -633,14 +494,36 @@ class Gallery:
             (self._abs_thumb(rel_thumb), self.thumbs_trash_dir / token / rel_thumb),
         ]
 
-    def purge_trash(self) -> int:
-        """Delete trashed files and rows for good; returns how many records were removed."""
+    def purge_trash(self, older_than: timedelta | None = None) -> int:
+        """Delete trashed files and rows for good; returns how many records were removed.
+
+        older_than: only deletes made at least this long ago (None: all). The studio calls it on
+        quit with UNDO_WINDOW, so a delete another window could still undo is kept.
+        """
         with self._write_lock, self._conn() as conn:
-            cursor = conn.execute("DELETE FROM images WHERE deleted IS NOT NULL")
-            removed = cursor.rowcount
-        shutil.rmtree(self.trash_dir, ignore_errors=True)
-        shutil.rmtree(self.thumbs_trash_dir, ignore_errors=True)
+            tokens = [row[0] for row in conn.execute("SELECT DISTINCT deleted FROM images WHERE deleted IS NOT NULL")]
+            expired = [t for t in tokens if _expired(t, older_than)]
+            removed = 0
+            for token in expired:
+                removed += conn.execute("DELETE FROM images WHERE deleted = ?", (token,)).rowcount
+        for folder in (self.trash_dir, self.thumbs_trash_dir):
+            for child in (folder.iterdir() if folder.is_dir() else []):
+                if _expired(child.name, older_than):
+                    shutil.rmtree(child, ignore_errors=True)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         return removed
+
+
+def _expired(token: str, older_than: timedelta | None) -> bool:
+    """Whether a delete token (or trash folder name) is older than `older_than` (None: always)."""
+    if older_than is None:
+        return True
+    try:
+        made = datetime.strptime(token[: len("YYYYmmdd-HHMMSS")], TOKEN_TIME_FORMAT)
+    except ValueError:
+        return True  # not one of ours: nothing can undo it
+    return datetime.now() - made >= older_than
 
 
 def _created_from_mtime(path: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
+from app.model_service import GRID, MAX_SIDE, MIN_SIDE, BadRequest
 from app.sizes import (
     GROUPS,
     SIZE_PRESETS,
@@ -15,8 +16,6 @@ from app.sizes import (
     plan_size,
     resolve_size,
 )
-from model.errors import BadRequest
-from model.resolution import GRID, MAX_SIDE, MIN_SIDE
 
 
 def test_presets_are_unique_and_grouped():

@@ -167,6 +167,7 @@ def test_colour_word_tags_mark_main_and_accent_words():
         assert 1 in role and (2 in role) == bool(s.labels["accent_colour"])
 
 
+@pytest.mark.slow
 def test_text_stage_teaches_the_encoder_the_caption_labels(tmp_path):
     cfg = tr.load_config(
         {
@@ -316,6 +317,7 @@ def test_vae_stage_reduces_loss(pipe):
     assert vae.config.scaling_factor == scale > 0
 
 
+@pytest.mark.slow
 def test_decoder_stage_keeps_the_latent_space(tmp_path):
     """vae_train: decoder fine-tunes the decoder only: encoder, latents and scaling factor stay, PSNR rises."""
     cfg = tr.load_config(

@@ -12,7 +12,7 @@ from PIL import Image
 
 from app.cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def gen(tiny_pipeline_dir, *extra: str) -> list[str]:
@@ -86,6 +86,7 @@ def test_failure_while_running_exits_1_without_output(tiny_pipeline_dir, tmp_pat
     assert not [p for p in tmp_path.iterdir() if p.name != "home"]
 
 
+@pytest.mark.slow
 def test_size_preset_beyond_4096_is_made_smaller_and_resized(tiny_4k_dir, tmp_path):
     from app.metadata import read_params
     from app.sizes import find_preset

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from PySide6.QtCore import Qt
 from app.settings import Settings
 from ui.model_manager import ModelManagerDialog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIST_TIMEOUT = 180_000  # the first listing imports torch in a pool thread
 
 
@@ -32,13 +30,6 @@ def dialog(qtbot, settings):
 
 def _cell_texts(dialog: ModelManagerDialog, column: int) -> list[str]:
     return [dialog.table.item(row, column).text() for row in range(dialog.table.rowCount())]
-
-
-def test_ui_modules_do_not_import_torch():
-    code = ("import sys; import ui.model_manager, ui.gallery_view, ui.export_dialog, ui.dnd, ui.tasks; "
-            "bad = [m for m in ('torch', 'diffusers', 'model.sources', 'model.engine') if m in sys.modules]; "
-            "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
 def test_lists_variants_base_and_demo(dialog):

@@ -1,0 +1,96 @@
+"""The app's one door into model/: request and error types, size rules, engines and model sources.
+
+Everything in app/ and ui/ that needs the model package comes through here, so a change to
+model/'s layout is fixed in this one file. The names imported at module level come from model/'s
+torch-free modules (request, errors, resolution); the engine and the model sources import torch,
+so they are imported inside the functions below, on the thread that calls them.
+
+May import: model/ (torch-free modules at the top, the rest lazily); no Qt, no ui/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from model.errors import BadRequest, Cancelled, EngineError, SourceError
+from model.request import GenerationRequest
+from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
+
+__all__ = [
+    "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
+    "GRID", "MAX_SIDE", "MIN_SIDE", "check_size", "largest_makeable", "parse_size", "snap_to_grid",
+    "make_engine", "validate_request", "list_models", "download_model", "validate_import", "runtime_summary",
+]
+
+
+# ------------------------------------------------------------ engines (import torch: worker thread / CLI)
+
+def make_engine(device: str = "auto", memory_mode: str = "auto", cache_dir: Path | None = None,
+                leave_a_core: bool = True) -> Any:
+    """A model.engine.Engine; the worker's default engine factory (this is where torch gets imported).
+
+    leave_a_core: the studio keeps one CPU core for the window; the command line uses them all.
+    """
+    from model.engine import Engine
+
+    if leave_a_core:
+        _leave_a_core_for_the_ui()
+    return Engine(device=device, memory_mode=memory_mode, cache_dir=cache_dir)
+
+
+def runtime_summary() -> str:
+    """Load the engine's libraries (torch, diffusers) and say what they found: the installer's check
+    that the binary wheels of a new installation load. Raises whatever a broken library raises."""
+    import diffusers  # noqa: F401
+    import torch
+
+    return f"torch {torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}"
+
+
+def _leave_a_core_for_the_ui() -> None:
+    """Run torch's CPU work on all cores but one, so the window stays smooth while it generates."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)
+
+
+def validate_request(request: GenerationRequest) -> None:
+    """Raise BadRequest for a request the engine would refuse (the CLI checks before loading a model)."""
+    from model.engine import validate_request as check
+
+    check(request)
+
+
+# ------------------------------------------------------------ model sources (the model manager; pool threads)
+
+def list_models(local_models: list[str]) -> tuple[list[dict], str]:
+    """Known and installed models (rows of model.sources.installed_models) and the hub cache folder."""
+    from model import sources
+
+    return sources.installed_models(list(local_models)), str(sources.hub_cache_dir())
+
+
+def download_model(repo: str, on_progress: Callable[..., None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> Path:
+    """Download a released variant or the base repo into the hub cache; returns its folder."""
+    from model import sources
+
+    return sources.download(repo, on_progress=on_progress, should_cancel=should_cancel)
+
+
+def validate_import(path: str) -> dict:
+    """Check that a folder or checkpoint is a usable PixArt-Σ model; returns its name, kind and location."""
+    from model import sources
+
+    source = sources.resolve_source(path)
+    if source.kind == "single_file":
+        # resolve_source only looks at the suffix: read the tensors to be sure it is a PixArt transformer
+        tensors, hint = sources.read_checkpoint(Path(source.location))
+        converted, _kv = sources.convert_official_state_dict(tensors)
+        sources.infer_transformer_config(converted, hint or None, Path(source.location).name)
+    return {"name": source.name, "kind": source.kind, "location": source.location}

@@ -1,0 +1,142 @@
+"""A fake engine for unit tests: the interface of model.engine.Engine (load, count_tokens, generate
+with on_step and should_cancel), making images with Pillow and numpy instead of a diffusion model.
+
+It is the seam the worker offers (`engine_factory`), so app/ and ui/ run without torch. What it
+does mirrors what the app relies on: a step callback per denoising step with a preview, one decode
+step, cancellation between steps, a seed per image, Contract-2 parameters, SourceError for a model
+that does not exist and BadRequest for a prompt the real engine refuses.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.model_service import BadRequest, Cancelled, EngineError, SourceError, snap_to_grid
+
+FAKE_MODEL = "fake:tiny"  # a source the fake loads without a folder
+PREVIEW_SIDE = 32
+
+
+@dataclass
+class FakeModelInfo:
+    """What model.engine.ModelInfo carries, with fake values."""
+
+    name: str
+    source: str
+    is_demo: bool
+    device: str = "cpu"
+    dtype: str = "float32"
+    memory_mode: str = "cpu"
+    plan: str = "fake engine on the CPU"
+    learned_kv: dict | None = None
+    defaults: dict = field(default_factory=dict)
+
+
+@dataclass
+class FakeStep:
+    """As model.engine.StepInfo."""
+
+    image_index: int
+    count: int
+    step: int
+    total: int
+    preview: Image.Image | None
+    elapsed_s: float
+    eta_s: float
+    phase: str = "denoise"
+
+
+@dataclass
+class FakeImage:
+    """As model.engine.GeneratedImage."""
+
+    image: Image.Image
+    seed: int
+    params: dict
+
+
+@dataclass
+class FakeResult:
+    """As model.engine.GenerationResult."""
+
+    images: list[FakeImage]
+    made_size: tuple[int, int]
+    kv_factor: int = 1
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class FakeEngine:
+    """Engine-shaped: `step_s` seconds per step, so tests can cancel or close mid-generation."""
+
+    instances: list[FakeEngine] = []  # every engine made, so a test can reach the one a window uses
+
+    def __init__(self, device: str = "auto", memory_mode: str = "auto", cache_dir: Path | None = None,
+                 step_s: float = 0.004) -> None:
+        self.device = "cpu" if device == "auto" else device
+        self.memory_mode = memory_mode
+        self.step_s = step_s
+        self.info: FakeModelInfo | None = None
+        self.requests: list[Any] = []
+        FakeEngine.instances.append(self)
+
+    def load(self, source: str | None = None, base: str | None = None, on_progress: Any = None) -> FakeModelInfo:
+        """The demo (None), FAKE_MODEL or any existing path; SourceError otherwise, as the real engine."""
+        if source not in (None, FAKE_MODEL) and not Path(str(source)).exists():
+            raise SourceError(f"{source} is not a hub id, a model folder or a checkpoint file that exists")
+        if on_progress is not None:
+            on_progress("Loading the fake model", 1, 1)
+        name = "demo" if source is None else Path(str(source)).name
+        self.info = FakeModelInfo(name=name, source=str(source or "demo"), is_demo=source is None)
+        return self.info
+
+    def count_tokens(self, text: str) -> int:
+        """Words plus the end token (the real one counts T5 tokens)."""
+        return len(text.split()) + 1
+
+    def generate(self, request: Any, on_step: Any = None, should_cancel: Any = None) -> FakeResult:
+        """request.count images of the made size, with a preview per step and one decode step."""
+        if self.info is None:
+            raise EngineError("no model is loaded: load one first (the demo model needs no download)")
+        if "\x00" in request.prompt:
+            raise BadRequest("the prompt contains a NUL character; remove it")
+        self.requests.append(request)
+        made = snap_to_grid(int(request.width), int(request.height))
+        seed = int(request.seed) if request.seed is not None else random.randint(0, 2**31)
+        started = time.perf_counter()
+        images = []
+        for index in range(int(request.count)):
+            image_seed = seed + index
+            for step in range(1, int(request.steps) + 1):
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled("cancelled")
+                time.sleep(self.step_s)
+                if on_step is not None:
+                    on_step(FakeStep(index, request.count, step, request.steps, _picture((PREVIEW_SIDE,) * 2,
+                                     image_seed), time.perf_counter() - started, 0.0))
+            if on_step is not None:
+                on_step(FakeStep(index, request.count, 1, 1, None, time.perf_counter() - started, 0.0, "decode"))
+            params = dict(prompt=request.prompt, negative=request.negative or "", width=int(request.width),
+                          height=int(request.height), steps=int(request.steps), guidance=float(request.guidance),
+                          seed=image_seed, model=self.info.name, kv_compress="off", made_width=made[0],
+                          made_height=made[1], device=self.device)
+            images.append(FakeImage(_picture(made, image_seed), image_seed, params))
+        return FakeResult(images, made, seconds=time.perf_counter() - started)
+
+
+def _picture(size: tuple[int, int], seed: int) -> Image.Image:
+    """A colour gradient that depends on the seed."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, 3)
+    xs = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
+    ys = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    pixels = (base * (0.5 + 0.5 * xs) * (0.5 + 0.5 * ys)).astype(np.uint8)
+    return Image.fromarray(np.broadcast_to(pixels, (height, width, 3)).copy(), "RGB")
