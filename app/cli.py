@@ -92,7 +92,7 @@ def cmd_generate(args) -> int:
     from app.metadata import build_params, save_image
     from app.settings import DEFAULT_GUIDANCE
     from app.sizes import fit_to_target
-    from model.engine import Engine, GenerationRequest, validate_request
+    from model.inference.engine import Engine, GenerationRequest, validate_request
     from model.errors import BadRequest, Cancelled, EngineError, SourceError
 
     _check_out(args.out)
@@ -169,7 +169,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_models(_args) -> int:
-    from model.sources import installed_models
+    from model.loading.hub import installed_models
 
     for entry in installed_models(_local_models()):
         state = "installed" if entry.get("downloaded") else "not downloaded"

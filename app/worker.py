@@ -121,7 +121,7 @@ class Worker(QObject):
         """Create the Engine here, on the worker thread (this is where torch gets imported)."""
         if self._engine_factory is not None:
             return self._engine_factory(**self._engine_options)
-        from model.engine import Engine
+        from model.inference.engine import Engine
 
         _leave_a_core_for_the_ui()
         return Engine(**self._engine_options)
@@ -233,7 +233,7 @@ class Worker(QObject):
 
     def _generate(self, job: Job) -> Any:
         """Call the engine with the size the model makes for the job's target."""
-        from model.engine import GenerationRequest
+        from model.inference.engine import GenerationRequest
 
         made = tuple(job.plan.made) if job.plan is not None else None
         request = GenerationRequest(**job.request.engine_kwargs(made))

@@ -2,6 +2,8 @@
 
 Each preset is a tiny function returning the diffusers config dicts (DiT-style named presets), so
 a folder written with `save_pretrained` fully describes the model.
+
+May import: nothing (the standard library). Never torch, Qt, app/ or ui/.
 """
 
 from __future__ import annotations

@@ -36,13 +36,13 @@ def _cell_texts(dialog: ModelManagerDialog, column: int) -> list[str]:
 
 def test_ui_modules_do_not_import_torch():
     code = ("import sys; import ui.model_manager, ui.gallery_view, ui.export_dialog, ui.dnd, ui.tasks; "
-            "bad = [m for m in ('torch', 'diffusers', 'model.sources', 'model.engine') if m in sys.modules]; "
+            "bad = [m for m in ('torch', 'diffusers', 'model.loading', 'model.inference.engine') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
 def test_lists_variants_base_and_demo(dialog):
-    from model.sources import BASE_REPO, DEMO_DIR, VARIANTS
+    from model.loading.catalog import BASE_REPO, DEMO_DIR, VARIANTS
 
     names = _cell_texts(dialog, 0)
     for variant in VARIANTS:
@@ -61,7 +61,7 @@ def test_lists_variants_base_and_demo(dialog):
 
 
 def test_offline_download_shows_clear_message(qtbot, dialog, settings):
-    from model.sources import VARIANTS
+    from model.loading.catalog import VARIANTS
 
     repo = VARIANTS[1].hub_id
     with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:

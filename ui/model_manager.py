@@ -33,21 +33,21 @@ CHECKPOINT_FILTER = "Transformer checkpoints (*.safetensors *.pth *.pt);;All fil
 
 def _list_models(local_models: list[str]) -> tuple[list[dict], str]:
     """Rows of model.sources.installed_models plus the hub cache folder (pool thread)."""
-    from model import sources
+    from model import loading as sources
 
     return sources.installed_models(list(local_models)), str(sources.hub_cache_dir())
 
 
 def _download(ctx: TaskContext, repo: str) -> Path:
     """Download a variant or the base repo with progress and cancel (pool thread)."""
-    from model import sources
+    from model import loading as sources
 
     return sources.download(repo, on_progress=ctx.progress, should_cancel=ctx.should_cancel)
 
 
 def _validate_import(path: str) -> dict:
     """Check that a folder or checkpoint is a usable PixArt-Σ model; returns name, kind, location (pool thread)."""
-    from model import sources
+    from model import loading as sources
 
     source = sources.resolve_source(path)
     if source.kind == "single_file":
