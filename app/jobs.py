@@ -41,7 +41,7 @@ class JobRequest(GenerationRequest):
     preset: str | None = None
 
     def engine_kwargs(self, made: tuple[int, int] | None = None) -> dict[str, Any]:
-        """Keyword arguments for model.engine.GenerationRequest (size = what the model makes)."""
+        """Keyword arguments for model.inference.engine.GenerationRequest (size = what the model makes)."""
         width, height = made or (self.width, self.height)
         kwargs = {f.name: getattr(self, f.name) for f in fields(GenerationRequest)}
         return {**kwargs, "width": width, "height": height}

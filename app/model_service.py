@@ -30,11 +30,11 @@ __all__ = [
 
 def make_engine(device: str = "auto", memory_mode: str = "auto", cache_dir: Path | None = None,
                 leave_a_core: bool = True) -> Any:
-    """A model.engine.Engine; the worker's default engine factory (this is where torch gets imported).
+    """A model.inference.engine.Engine; the worker's default engine factory (this is where torch gets imported).
 
     leave_a_core: the studio keeps one CPU core for the window; the command line uses them all.
     """
-    from model.engine import Engine
+    from model.inference.engine import Engine
 
     if leave_a_core:
         _leave_a_core_for_the_ui()
@@ -61,7 +61,7 @@ def _leave_a_core_for_the_ui() -> None:
 
 def validate_request(request: GenerationRequest) -> None:
     """Raise BadRequest for a request the engine would refuse (the CLI checks before loading a model)."""
-    from model.engine import validate_request as check
+    from model.inference.engine import validate_request as check
 
     check(request)
 
@@ -69,8 +69,8 @@ def validate_request(request: GenerationRequest) -> None:
 # ------------------------------------------------------------ model sources (the model manager; pool threads)
 
 def list_models(local_models: list[str]) -> tuple[list[dict], str]:
-    """Known and installed models (rows of model.sources.installed_models) and the hub cache folder."""
-    from model import sources
+    """Known and installed models (rows of model.loading.installed_models) and the hub cache folder."""
+    from model import loading as sources
 
     return sources.installed_models(list(local_models)), str(sources.hub_cache_dir())
 
@@ -78,14 +78,14 @@ def list_models(local_models: list[str]) -> tuple[list[dict], str]:
 def download_model(repo: str, on_progress: Callable[..., None] | None = None,
                    should_cancel: Callable[[], bool] | None = None) -> Path:
     """Download a released variant or the base repo into the hub cache; returns its folder."""
-    from model import sources
+    from model import loading as sources
 
     return sources.download(repo, on_progress=on_progress, should_cancel=should_cancel)
 
 
 def validate_import(path: str) -> dict:
     """Check that a folder or checkpoint is a usable PixArt-Σ model; returns its name, kind and location."""
-    from model import sources
+    from model import loading as sources
 
     source = sources.resolve_source(path)
     if source.kind == "single_file":

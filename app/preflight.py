@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MIN_PYTHON = (3, 11)
-REQUIRED_MODULES = ("torch", "diffusers", "transformers", "PySide6", "qasync", "platformdirs", "PIL",
+REQUIRED_MODULES = ("torch", "diffusers", "transformers", "PySide6", "platformdirs", "PIL",
                     "safetensors", "accelerate", "psutil")
 DEMO_FILES = ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json")
 HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs", "vkkhrdisplay")

@@ -17,7 +17,6 @@ May import: QtCore/QtGui (no widgets), app.jobs, app.sizes, app.metadata, app.mo
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import threading
 import time
@@ -146,10 +145,8 @@ class Worker(QObject):
             if self.engine is None:
                 # made here, on the worker thread: the real engine imports torch now
                 self.engine = self._engine_factory(**self._engine_options)
-            options: dict[str, Any] = {"on_progress": self._load_progress}
-            if "should_cancel" in inspect.signature(self.engine.load).parameters:
-                options["should_cancel"] = self._stopping.is_set  # closing the app stops a download
-            info = self.engine.load(source, base, **options)
+            # closing the app stops a load: _load_progress raises Cancelled once stopping is set
+            info = self.engine.load(source, base, on_progress=self._load_progress)
         except Exception as exc:  # noqa: BLE001 - every failure reaches the user, never a dead thread
             self.info = None
             if self._stopping.is_set():

@@ -1,7 +1,7 @@
 """Does the demo model follow prompts? Generate held-out prompts, score colour and pattern; time 1024^2 and 4K.
 
 The prompts come from colour x pattern x layout combinations that never appear in training
-(model/demo_data.py `is_held_out`). Scores use simple image statistics (model/demo_data.py):
+(model/demo/data.py `is_held_out`). Scores use simple image statistics (model/demo/scoring.py):
 - colour: the palette family covering most pixels (the main area) vs the requested main colour
   (also the exact shade, e.g. "light blue", as `shade_acc`);
 - pattern: nearest ground-truth renders in a space of orientation/profile/blob statistics.
@@ -53,11 +53,11 @@ def time_call(pipe, width: int, height: int, steps: int, guidance: float) -> flo
 
 def enable_kv(pipe, model: Path) -> dict:
     """KV compression for 4K: the learned sidecar if the model has one, else average pooling x2."""
-    from model.kv_compress import apply_kv_compression, kv_settings, load_kv_compression
+    from model.inference.kv_compress import attach, kv_settings, load_kv_compression
 
     settings = load_kv_compression(pipe.transformer, model / "transformer")
     if settings is None:
-        apply_kv_compression(pipe.transformer, 2, mode="avg")
+        attach(pipe.transformer, 2, mode="avg")
     return kv_settings(pipe.transformer)
 
 
@@ -86,13 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(v) for v in str(args.size).split(",")]
     except ValueError:
         parser.error(f"--size must be numbers separated by commas, got {args.size!r}")
-    from model.demo_data import evaluate_pipeline
+    from model.demo.scoring import evaluate_pipeline
 
     if args.guidance is None:
-        from model.sources import read_model_defaults
+        from model.loading.defaults import read_model_defaults
 
         args.guidance = read_model_defaults(args.model).get("guidance", 4.5)
-    from model.train import pick_device
+    from model.training.config import pick_device
 
     device = pick_device(args.device)
     pipe = load(args.model).to(device)

@@ -57,7 +57,7 @@ def build_engine(variant: int, tiny: bool = False):
 
     from model.build import build_transformer, build_vae, byte_tokenizer, sigma_scheduler
     from model.configs import SigmaXL2, Tiny
-    from model.engine import Engine, ModelInfo
+    from model.inference.engine import Engine, ModelInfo
 
     cfg = Tiny() if tiny else SigmaXL2(variant)
     dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32
@@ -75,8 +75,8 @@ def build_engine(variant: int, tiny: bool = False):
 
 
 def run_one(engine, mode: str, size: tuple[int, int], kv: str, steps: int, budget: int | None) -> dict:
-    from model import memory
-    from model.engine import GenerationRequest
+    from model.inference import memory
+    from model.inference.engine import GenerationRequest
 
     plan = memory.plan_memory(DEVICE, mode)
     engine._applied_mode = None if engine._applied_mode != "sequential" else "sequential"
@@ -84,7 +84,7 @@ def run_one(engine, mode: str, size: tuple[int, int], kv: str, steps: int, budge
     engine.vae_budget_bytes = budget
     width, height = size
     tokens = (width // 16) * (height // 16)
-    from model.kv_compress import resolve_kv_factor
+    from model.inference.kv_compress import resolve_kv_factor
 
     factor = resolve_kv_factor(kv, tokens)
     engine._set_kv(factor, [])

@@ -19,7 +19,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONUNBUFFERED=1
 (nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no GPU") | tee "$OUT/train.log"
-python3 -m model.train demo --config "$CONFIG" --out build/demo_finetuned \
+python3 -m model.training demo --config "$CONFIG" --out build/demo_finetuned \
   --device "$DEVICE" --max-minutes "$MINUTES" --no-progress 2>&1 | tee -a "$OUT/train.log"
 tar -czf "$OUT/demo_finetuned.tgz" -C build --exclude samples demo_finetuned
 tar -cf "$OUT/samples.tar" -C build demo_finetuned/samples

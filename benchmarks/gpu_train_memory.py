@@ -1,6 +1,6 @@
 """Training memory and speed of the full-size PixArt-Sigma DiT (0.6B, random weights) on a GPU.
 
-Runs the trainer's real step (`model.train.DiTTrainer`: AdamW, EMA, bf16 autocast, gradient clipping,
+Runs the trainer's real step (`model.training.stages.dit.DiTTrainer`: AdamW, EMA, bf16 autocast, gradient clipping,
 optional gradient checkpointing) on random latents and caption embeddings of the released shapes
 (SDXL latents, 300 T5-XXL tokens of 4096 channels), and prints peak GPU memory and seconds per step
 for each setting. The T5 and the VAE are not loaded: the trainer caches their outputs first and keeps
@@ -43,7 +43,8 @@ def measure(preset: str, size: int, batch: int, ckpt: bool, steps: int, device: 
     """Build the DiT, run `steps` training steps (after one warm-up), return peak memory and s/step."""
     from model import configs
     from model.build import build_transformer, sigma_scheduler
-    from model.train import DiTTrainer, StageConfig
+    from model.training.config import StageConfig
+    from model.training.stages.dit import DiTTrainer
 
     cfg = getattr(configs, preset)() if preset != "SigmaXL2" else configs.SigmaXL2(1024 if size > 512 else 512)
     with torch.device(device):  # random init straight on the GPU (0.6B on the CPU takes seconds)

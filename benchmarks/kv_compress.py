@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.build import build_transformer
 from model.configs import T5_TOKENS, PipelineConfig, SigmaXL2, transformer_config
-from model.kv_compress import apply_kv_compression, remove_kv_compression
+from model.inference.kv_compress import attach, remove_kv_compression
 
 PIXELS_PER_TOKEN = 16  # VAE 8x, patch 2
 
@@ -49,7 +49,7 @@ def set_factor(transformer, factor: int, mode: str) -> None:
     if factor == 1:
         remove_kv_compression(transformer)
     else:
-        apply_kv_compression(transformer, factor, mode=mode)
+        attach(transformer, factor, mode=mode)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -56,7 +56,7 @@ def worker(method: str, width: int, height: int, device: str, out: str | None, p
     from model.build import build_vae
     from model.configs import SigmaXL2
     from model.errors import Cancelled
-    from model.vae_tiling import DEFAULT_PASSES, tile_layout, tiled_decode
+    from model.inference.vae_tiling import DEFAULT_PASSES, tile_layout, tiled_decode
 
     vae = build_vae(SigmaXL2(), seed=SEED).eval().to(device)
     g = torch.Generator().manual_seed(SEED)
@@ -145,7 +145,7 @@ def fits_in_ram(width: int, height: int) -> bool:
 
     from model.build import build_vae
     from model.configs import SigmaXL2
-    from model.vae_tiling import untiled_decode_bytes
+    from model.inference.vae_tiling import untiled_decode_bytes
 
     vae = build_vae(SigmaXL2())
     return untiled_decode_bytes(vae, height // 8, width // 8) < 0.8 * psutil.virtual_memory().available

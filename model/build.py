@@ -1,4 +1,7 @@
-"""Build fresh PixArt-Sigma pipelines from a PipelineConfig (random weights) for tests, training and benchmarks."""
+"""Build fresh PixArt-Sigma pipelines from a PipelineConfig (random weights) for tests, training and benchmarks.
+
+May import: model.configs, torch, diffusers, transformers. Never Qt, app/ or ui/.
+"""
 
 from __future__ import annotations
 

@@ -2,13 +2,15 @@
 
 Each preset is a tiny function returning the diffusers config dicts (DiT-style named presets), so
 a folder written with `save_pretrained` fully describes the model.
+
+May import: nothing (the standard library). Never torch, Qt, app/ or ui/.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Facts about the released models (DESIGN.md): one source of truth.
+# Facts about the released models (docs/DESIGN.md): one source of truth.
 T5_TOKENS = 300
 SDXL_VAE_SCALING = 0.13025
 

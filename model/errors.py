@@ -1,4 +1,7 @@
-"""User-facing errors raised by the engine: each message says what was wrong and what to do."""
+"""User-facing errors raised by the engine: each message says what was wrong and what to do.
+
+May import: nothing (the standard library). Never torch, Qt, app/ or ui/.
+"""
 
 
 class EngineError(Exception):
@@ -15,3 +18,9 @@ class BadRequest(EngineError):
 
 class Cancelled(Exception):
     """Generation was cancelled between steps; the engine stays usable."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception message, shortened for one-line errors."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"

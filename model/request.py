@@ -1,4 +1,7 @@
-"""What to generate, as plain values (no torch): shared by the engine and the app's job queue."""
+"""What to generate, as plain values (no torch): shared by the engine and the app's job queue.
+
+May import: nothing (the standard library). Never torch, Qt, app/ or ui/.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Sizes the model can make: multiples of 16 px (8x VAE, patch 2), 256..4096 per side, and
-aspect-ratio bins that reach 4096 (diffusers' own bins stop at 2K)."""
+"""Sizes the model can make: multiples of 16 px (8x VAE, patch 2), 256..4096 per side.
+
+May import: model.errors. Never torch, Qt, app/ or ui/.
+"""
 
 from __future__ import annotations
 
@@ -48,33 +50,3 @@ def largest_makeable(width: int, height: int) -> tuple[int, int]:
     scale = min(MAX_SIDE / width, MAX_SIDE / height, 1.0)
     scale = max(scale, MIN_SIDE / min(width, height)) if min(width, height) * scale < MIN_SIDE else scale
     return snap_to_grid(round(width * scale), round(height * scale))
-
-
-def _bins_for_area(area_side: int) -> dict[str, tuple[int, int]]:
-    """Aspect-ratio bins (ratio h/w -> (h, w)) of about area_side**2 pixels, sides multiples of GRID."""
-    from diffusers.pipelines.pixart_alpha.pipeline_pixart_sigma import ASPECT_RATIO_2048_BIN
-
-    bins = {}
-    for key in ASPECT_RATIO_2048_BIN:
-        ratio = float(key)
-        width = math.sqrt(area_side * area_side / ratio)
-        height = width * ratio
-        shrink = min(1.0, MAX_SIDE / width, MAX_SIDE / height)
-        h = int(height * shrink) // GRID * GRID
-        w = int(width * shrink) // GRID * GRID
-        bins[key] = (max(MIN_SIDE, h), max(MIN_SIDE, w))
-    return bins
-
-
-def aspect_ratio_bins(base: int = 4096) -> dict[str, tuple[int, int]]:
-    """Bins (the ratio keys of diffusers' PixArt bins) at a base size up to 4096."""
-    return _bins_for_area(base)
-
-
-def closest_bin(width: int, height: int, base: int = 4096) -> tuple[int, int]:
-    """The (width, height) of the bin whose ratio is closest to height/width."""
-    bins = aspect_ratio_bins(base)
-    ratio = height / width
-    key = min(bins, key=lambda k: abs(float(k) - ratio))
-    h, w = bins[key]
-    return w, h

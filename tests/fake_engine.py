@@ -1,4 +1,4 @@
-"""A fake engine for unit tests: the interface of model.engine.Engine (load, count_tokens, generate
+"""A fake engine for unit tests: the interface of model.inference.engine.Engine (load, count_tokens, generate
 with on_step and should_cancel), making images with Pillow and numpy instead of a diffusion model.
 
 It is the seam the worker offers (`engine_factory`), so app/ and ui/ run without torch. What it
@@ -26,7 +26,7 @@ PREVIEW_SIDE = 32
 
 @dataclass
 class FakeModelInfo:
-    """What model.engine.ModelInfo carries, with fake values."""
+    """What model.inference.engine.ModelInfo carries, with fake values."""
 
     name: str
     source: str
@@ -41,7 +41,7 @@ class FakeModelInfo:
 
 @dataclass
 class FakeStep:
-    """As model.engine.StepInfo."""
+    """As model.inference.engine.StepInfo."""
 
     image_index: int
     count: int
@@ -55,7 +55,7 @@ class FakeStep:
 
 @dataclass
 class FakeImage:
-    """As model.engine.GeneratedImage."""
+    """As model.inference.engine.GeneratedImage."""
 
     image: Image.Image
     seed: int
@@ -64,7 +64,7 @@ class FakeImage:
 
 @dataclass
 class FakeResult:
-    """As model.engine.GenerationResult."""
+    """As model.inference.engine.GenerationResult."""
 
     images: list[FakeImage]
     made_size: tuple[int, int]

@@ -222,10 +222,10 @@ def main() -> int:
 
     app = QApplication(["sigma-studio"])
     app.setApplicationName("Sigma Studio")
+    from app.bootstrap import build_window
     from app.gallery import Gallery
     from app.jobs import JobState
     from app.settings import Settings
-    from app.bootstrap import build_window
     from ui.theme import apply_theme
 
     gallery = Gallery()

@@ -74,8 +74,8 @@ def test_bad_arguments_exit_2_with_one_line_and_no_file(tiny_pipeline_dir, tmp_p
 
 
 def test_failure_while_running_exits_1_without_output(tiny_pipeline_dir, tmp_path, capsys, monkeypatch):
-    from model import engine as engine_module
     from model.errors import EngineError
+    from model.inference import engine as engine_module
 
     def boom(self, request, on_step=None, should_cancel=None):
         raise EngineError("out of memory even in cpu mode: choose a smaller size")

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from model.train import ROOT
+from model.training.config import ROOT
 
 
 def _demo_eval():

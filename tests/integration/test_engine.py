@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from model import memory
-from model.engine import Engine, GenerationRequest
 from model.errors import BadRequest, Cancelled, EngineError
+from model.inference import memory
+from model.inference.engine import Engine, GenerationRequest
 
 GiB = 1024**3
 
@@ -126,7 +126,7 @@ def test_kv_compression_settings(engine):
 
 
 def test_out_of_memory_steps_down_once_and_says_so(engine, monkeypatch):
-    from model import vae_tiling
+    from model.inference import vae_tiling
 
     real = vae_tiling.decode
     modes = []
@@ -145,7 +145,7 @@ def test_out_of_memory_steps_down_once_and_says_so(engine, monkeypatch):
 
 
 def test_out_of_memory_twice_gives_advice(engine, monkeypatch):
-    from model import vae_tiling
+    from model.inference import vae_tiling
 
     def always_oom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory")
@@ -184,6 +184,6 @@ def test_4k_runs_end_to_end(tiny_4k_dir, size):
     assert image.size == size and result.made_size == size
     assert result.kv_factor == 4
     assert np.asarray(image).std() > 0
-    from model.kv_compress import resolve_kv_factor
+    from model.inference.kv_compress import resolve_kv_factor
 
     assert resolve_kv_factor("auto", (size[0] // 16) * (size[1] // 16)) >= 2  # auto compresses at 4K

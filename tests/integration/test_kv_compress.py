@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from model.build import build_transformer
 from model.configs import Tiny
 from model.errors import BadRequest, SourceError
-from model.kv_compress import (
+from model.inference.kv_compress import (
     AUTO_KV_TOKENS,
     KVCompressAttnProcessor,
     KVCompressor,
-    apply_kv_compression,
+    attach,
     avg_compress,
     kv_settings,
     kv_state_dict,
@@ -84,17 +84,17 @@ def manual_attention(attn, x: torch.Tensor, compress_kv) -> torch.Tensor:
 
 def test_factor_one_is_exactly_uncompressed(tf):
     base = run(tf, (6, 10))
-    apply_kv_compression(tf, 1)
+    attach(tf, 1)
     assert kv_settings(tf) is None
     assert torch.equal(run(tf, (6, 10)), base)
-    apply_kv_compression(tf, 2)
-    apply_kv_compression(tf, 1)
+    attach(tf, 2)
+    attach(tf, 1)
     assert torch.equal(run(tf, (6, 10)), base)
 
 
 @pytest.mark.parametrize("grid", [(7, 9), (6, 10)])
 def test_avg_mode_matches_manual_attention(tf, grid):
-    apply_kv_compression(tf, 2, mode="avg")
+    attach(tf, 2, mode="avg")
     attn = tf.transformer_blocks[1].attn1
     seen = []
     capture(attn, seen)
@@ -115,7 +115,7 @@ def test_fresh_conv_is_average_then_layernorm(tf):
 
     # whole block, odd grid: with s=2 replicate padding equals the valid-token average
     grid = (7, 9)
-    apply_kv_compression(tf, 2, mode="conv")
+    attach(tf, 2, mode="conv")
     attn = tf.transformer_blocks[1].attn1
     assert isinstance(attn.kv_compress, KVCompressor)
     seen = []
@@ -144,7 +144,7 @@ def test_full_forward_changes_only_from_compressed_blocks(tf, factor, grid):
     block_outs = []
     handles = [capture(tf.transformer_blocks[i], block_outs) for i in range(2)]
     base = run(tf, grid)
-    apply_kv_compression(tf, factor)  # default blocks: the second half = [1]
+    attach(tf, factor)  # default blocks: the second half = [1]
     assert kv_settings(tf) == {"factor": factor, "blocks": [1], "mode": "avg"}
     out = run(tf, grid)
     for h in handles:
@@ -166,7 +166,7 @@ def randomize(transformer) -> None:
 
 def test_learned_weights_round_trip_sidecar(tf, tmp_path):
     folder = tmp_path / "transformer"
-    apply_kv_compression(tf, 2, blocks=[0, 1], mode="conv")
+    attach(tf, 2, blocks=[0, 1], mode="conv")
     fresh = run(tf, (7, 9))
     randomize(tf)
     learned = run(tf, (7, 9))
@@ -195,7 +195,7 @@ def test_learned_weights_round_trip_sidecar(tf, tmp_path):
 
 
 def test_learned_weights_round_trip_state_dict(tf):
-    apply_kv_compression(tf, 4, mode="conv")
+    attach(tf, 4, mode="conv")
     randomize(tf)
     learned = run(tf, (6, 10))
     state = kv_state_dict(tf)
@@ -209,7 +209,7 @@ def test_learned_weights_round_trip_state_dict(tf):
 
 
 def test_bad_weights_name_the_key(tf):
-    apply_kv_compression(tf, 2, mode="conv")
+    attach(tf, 2, mode="conv")
     state = kv_state_dict(tf)
     key = "transformer_blocks.1.attn1.kv_compress.sr.weight"
 
@@ -230,7 +230,7 @@ def test_bad_weights_name_the_key(tf):
 
 
 def test_corrupt_sidecar_names_the_file(tf, tmp_path):
-    apply_kv_compression(tf, 2, mode="conv")
+    attach(tf, 2, mode="conv")
     save_kv_compression(tf, tmp_path)
     (tmp_path / "kv_compress.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(SourceError, match="kv_compress.safetensors"):
@@ -247,9 +247,9 @@ def test_apply_twice_replaces_cleanly(tf):
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     hooks = len(tf._forward_pre_hooks)
-    apply_kv_compression(tf, 2)
-    apply_kv_compression(tf, 2)
-    apply_kv_compression(tf, 4, blocks=[0], mode="conv")
+    attach(tf, 2)
+    attach(tf, 2)
+    attach(tf, 4, blocks=[0], mode="conv")
     assert len(tf._forward_pre_hooks) == hooks + 1
     assert kv_settings(tf) == {"factor": 4, "blocks": [0], "mode": "conv"}
     p0, p1 = (tf.transformer_blocks[i].attn1.processor for i in range(2))
@@ -266,7 +266,7 @@ def test_apply_twice_replaces_cleanly(tf):
 
 
 def test_gradients_reach_kv_compress(tf):
-    apply_kv_compression(tf, 2, mode="conv")
+    attach(tf, 2, mode="conv")
     latent, caption, t = inputs((6, 10))
     tf(latent, encoder_hidden_states=caption, timestep=t, return_dict=False)[0].square().mean().backward()
     comp = tf.transformer_blocks[1].attn1.kv_compress

@@ -33,7 +33,7 @@ def _cell_texts(dialog: ModelManagerDialog, column: int) -> list[str]:
 
 
 def test_lists_variants_base_and_demo(dialog):
-    from model.sources import BASE_REPO, DEMO_DIR, VARIANTS
+    from model.loading.catalog import BASE_REPO, DEMO_DIR, VARIANTS
 
     names = _cell_texts(dialog, 0)
     for variant in VARIANTS:
@@ -52,7 +52,7 @@ def test_lists_variants_base_and_demo(dialog):
 
 
 def test_offline_download_shows_clear_message(qtbot, dialog, settings):
-    from model.sources import VARIANTS
+    from model.loading.catalog import VARIANTS
 
     repo = VARIANTS[1].hub_id
     with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:

@@ -11,9 +11,9 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-from model.engine import Engine, GenerationRequest
-from model.preview import latents_to_preview, predicted_clean
-from model.sources import DEMO_DIR
+from model.inference.engine import Engine, GenerationRequest
+from model.inference.preview import latents_to_preview, predicted_clean
+from model.loading.catalog import DEMO_DIR
 
 STEPS = 10
 

@@ -9,22 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import sources
 from model.errors import Cancelled, SourceError
-from model.sources import (
-    BASE_REPO,
-    DEMO_NAME,
-    VARIANTS,
+from model.loading import catalog, components, hub
+from model.loading.catalog import BASE_REPO, DEMO_NAME, VARIANTS, resolve_source
+from model.loading.components import load_components
+from model.loading.hub import download, installed_models, is_downloaded
+from model.loading.single_file import (
     convert_official_state_dict,
-    download,
     infer_transformer_config,
-    installed_models,
-    is_downloaded,
-    load_components,
     load_single_file,
-    resolve_source,
     to_official_state_dict,
 )
+from model.training.config import ROOT
 
 HINT = {"head_dim": 16, "sample_size": 8, "interpolation_scale": 1}  # Tiny(): hidden 32 = 2 heads x 16
 
@@ -95,7 +91,7 @@ def no_network(monkeypatch):
 def fake_hub_repo(repo: str, files: dict[str, Path]) -> Path:
     """Put `files` (repo path -> local file) into the HF cache as a downloaded snapshot of `repo`."""
     commit = "0123456789abcdef0123456789abcdef01234567"
-    storage = sources.hub_cache_dir() / f"models--{repo.replace('/', '--')}"
+    storage = hub.hub_cache_dir() / f"models--{repo.replace('/', '--')}"
     snapshot = storage / "snapshots" / commit
     for name, src in files.items():
         (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +232,7 @@ def test_single_file_with_base_loads_all_parts(tiny_pth, tiny_pipeline_dir):
 
 
 def test_kv_weights_in_pth_load_in_conv_mode(tmp_path, official_sd):
-    from model.kv_compress import kv_state_dict
+    from model.inference.kv_compress import kv_state_dict
 
     gen = torch.Generator().manual_seed(1)
     sd = dict(official_sd)
@@ -350,12 +346,12 @@ def test_transformer_folder_with_base(tiny_transformer_dir, tiny_pipeline_dir):
 def test_transformer_folder_kv_sidecar(tmp_path, tiny_transformer_dir, tiny_pipeline_dir):
     from diffusers import PixArtTransformer2DModel
 
-    from model.kv_compress import apply_kv_compression, save_kv_compression
+    from model.inference.kv_compress import attach, save_kv_compression
 
     folder = tmp_path / "kv-transformer"
     shutil.copytree(tiny_transformer_dir, folder)
     transformer = PixArtTransformer2DModel.from_pretrained(folder)
-    apply_kv_compression(transformer, 2, [1], mode="conv")
+    attach(transformer, 2, [1], mode="conv")
     save_kv_compression(transformer, folder)
     model = load_components(resolve_source(str(folder), base=str(tiny_pipeline_dir)))
     assert model.kv == {"factor": 2, "blocks": [1], "mode": "conv"}
@@ -397,7 +393,7 @@ def test_sentencepiece_tokenizer_folder(tmp_path, tiny_pipeline_dir):
         json.dumps({"tokenizer_class": "T5Tokenizer"})
     )
     source = resolve_source(str(folder))
-    if sources._has_protobuf():
+    if components._has_protobuf():
         assert load_components(source).tokenizer("a cat").input_ids[-1] == 1  # </s>
     else:
         with pytest.raises(SourceError, match="needs the protobuf package"):
@@ -442,12 +438,12 @@ def _config(path: Path, config: dict) -> Path:
 
 
 def test_none_is_default_then_demo(monkeypatch, tiny_pipeline_dir, tmp_path):
-    monkeypatch.setattr(sources, "DEMO_DIR", tiny_pipeline_dir)
+    monkeypatch.setattr(catalog, "DEMO_DIR", tiny_pipeline_dir)
     demo = resolve_source(None)
     assert (demo.kind, demo.name, demo.location) == ("demo", DEMO_NAME, str(tiny_pipeline_dir))
     assert resolve_source(None, default="2K").location == "PixArt-alpha/PixArt-Sigma-XL-2-2K-MS"
     assert load_components(demo).name == DEMO_NAME
-    monkeypatch.setattr(sources, "DEMO_DIR", tmp_path / "absent")
+    monkeypatch.setattr(catalog, "DEMO_DIR", tmp_path / "absent")
     with pytest.raises(SourceError, match="demo model is not installed"):
         resolve_source(None)
 
@@ -467,7 +463,7 @@ def test_none_is_default_then_demo(monkeypatch, tiny_pipeline_dir, tmp_path):
 def test_hub_specs(spec, hub_id):
     source = resolve_source(spec)
     assert (source.kind, source.location) == ("hub", hub_id)
-    assert source.base == sources.ModelSource("hub", BASE_REPO, None, BASE_REPO)
+    assert source.base == catalog.ModelSource("hub", BASE_REPO, None, BASE_REPO)
 
 
 def test_bad_specs_and_bases(tmp_path, tiny_pth, tiny_transformer_dir):
@@ -525,7 +521,7 @@ def test_cached_hub_models_load_offline(monkeypatch, tiny_transformer_dir, tiny_
 
 
 def test_installed_models_lists_everything(monkeypatch, tiny_pipeline_dir, tiny_pth, tmp_path):
-    monkeypatch.setattr(sources, "DEMO_DIR", tiny_pipeline_dir)
+    monkeypatch.setattr(catalog, "DEMO_DIR", tiny_pipeline_dir)
     rows = installed_models([str(tiny_pth), str(tmp_path / "gone")])
     kinds = [row["kind"] for row in rows]
     assert kinds == ["variant", "variant", "variant", "base", "demo", "local", "local"]
@@ -536,18 +532,18 @@ def test_installed_models_lists_everything(monkeypatch, tiny_pipeline_dir, tiny_
 
 def test_download_progress_and_cancel():
     seen = []
-    bar_class = sources.progress_tqdm("x/y", lambda *a: seen.append(a), None)
+    bar_class = hub.progress_tqdm("x/y", lambda *a: seen.append(a), None)
     bar = bar_class(total=100, unit="B", desc="Reconstructing")
     bar.update(40)
     assert seen == [("Downloading x/y", 40, 100)]
-    cancel = sources.progress_tqdm("x/y", None, lambda: True)(total=1, unit="B")
+    cancel = hub.progress_tqdm("x/y", None, lambda: True)(total=1, unit="B")
     with pytest.raises(Cancelled):
         cancel.update(1)
 
 
 def test_model_defaults_file(tmp_path):
     from model.errors import SourceError
-    from model.sources import read_model_defaults
+    from model.loading.defaults import read_model_defaults
 
     assert read_model_defaults(tmp_path) == {}
     f = tmp_path / "sigma_studio.json"
@@ -565,6 +561,7 @@ def test_model_defaults_file(tmp_path):
 
 
 def test_the_shipped_demo_model_asks_for_its_measured_guidance():
-    from model.sources import DEMO_DIR, read_model_defaults
+    from model.loading.catalog import DEMO_DIR
+    from model.loading.defaults import read_model_defaults
 
     assert read_model_defaults(DEMO_DIR) == {"guidance": 2.0}

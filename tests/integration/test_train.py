@@ -11,13 +11,21 @@ import pytest
 import torch
 from PIL import Image
 
-from model import demo_data as dd
-from model import train as tr
+from model.demo import data as dd
+from model.demo import scoring as sc
+from model.training.cache import Bucket, BucketSampler, DataCache, _embed_all, drop_captions, make_batch
+from model.training.config import ROOT, StageConfig, load_config
+from model.training.data import FolderSource, closest_size, tokenize, trim_tokens
+from model.training.loop import lr_at
+from model.training.pipelines import initial_pipeline, set_transformer_resolution
+from model.training.run import run_training
+from model.training.stages.dit import DiTTrainer
+from model.training.stages.vae import VAETrainer, _uint8_batch, set_latent_scale
 
 # ---------------------------------------------------------------- helpers
 
 
-def tiny_stage(kind: str = "base", **kw) -> tr.StageConfig:
+def tiny_stage(kind: str = "base", **kw) -> StageConfig:
     """A StageConfig with small numbers for tests."""
     base = {
         "name": kind,
@@ -30,33 +38,33 @@ def tiny_stage(kind: str = "base", **kw) -> tr.StageConfig:
         "samples": 8,
     }
     base.update(kw)
-    return tr.StageConfig(**base)
+    return StageConfig(**base)
 
 
-def tiny_cache(pipe, sizes=((64, 64), (96, 64)), n=6, k=2) -> tr.DataCache:
+def tiny_cache(pipe, sizes=((64, 64), (96, 64)), n=6, k=2) -> DataCache:
     """A DataCache of random latents in two buckets and real caption tokens."""
     g = torch.Generator().manual_seed(0)
     captions = [f"a {c} wallpaper with red stripes" for c in ("blue", "green", "black", "white")]
-    ids, mask = tr.tokenize(pipe.tokenizer, captions, 64)
-    empty_ids, empty_mask = tr.tokenize(pipe.tokenizer, [""], 64)
-    ids, mask = tr.trim_tokens(ids, mask)
+    ids, mask = tokenize(pipe.tokenizer, captions, 64)
+    empty_ids, empty_mask = tokenize(pipe.tokenizer, [""], 64)
+    ids, mask = trim_tokens(ids, mask)
     empty_ids, empty_mask = empty_ids[:, : ids.shape[1]], empty_mask[:, : ids.shape[1]]
     buckets = [
-        tr.Bucket(
+        Bucket(
             (w, h),
             torch.randn(n, 4, h // 8, w // 8, generator=g).half(),
             torch.randint(len(captions), (n, k), generator=g),
         )
         for w, h in sizes
     ]
-    return tr.DataCache(buckets, ids, mask, None, empty_ids, empty_mask, None)
+    return DataCache(buckets, ids, mask, None, empty_ids, empty_mask, None)
 
 
-def with_embeddings(cache: tr.DataCache, pipe) -> tr.DataCache:
+def with_embeddings(cache: DataCache, pipe) -> DataCache:
     """The same cache with frozen-encoder embeddings."""
     cache = copy.copy(cache)
-    cache.emb = tr._embed_all(pipe.text_encoder, cache.ids, cache.mask, torch.device("cpu"), None)
-    cache.empty_emb = tr._embed_all(
+    cache.emb = _embed_all(pipe.text_encoder, cache.ids, cache.mask, torch.device("cpu"), None)
+    cache.empty_emb = _embed_all(
         pipe.text_encoder, cache.empty_ids, cache.empty_mask, torch.device("cpu"), None
     )
     return cache
@@ -129,16 +137,16 @@ def test_scorers_recognise_ground_truth_renders():
     scores = []
     for i in range(48):
         s = dd.render_sample(321, i, 128, 128, "all")
-        scores.append(dd.score_image(s.image, s.labels))
-    summary = dd.summarize(scores)
+        scores.append(sc.score_image(s.image, s.labels))
+    summary = sc.summarize(scores)
     assert summary["colour_acc"] == 1.0 and summary["shade_acc"] == 1.0
     assert summary["pattern_acc"] >= 0.9
     # and the scorer is not fooled: a flat wrong colour scores wrong
     s = dd.render_sample(321, 0, 128, 128, "all")
     wrong = "white" if dd.family(s.labels["main_colour"]) != "white" else "black"
     flat = Image.new("RGB", (128, 128), dd.PALETTE[wrong])
-    assert not dd.score_image(flat, s.labels)["colour_ok"]
-    assert dd.classify_pattern(flat) == "solid"
+    assert not sc.score_image(flat, s.labels)["colour_ok"]
+    assert sc.classify_pattern(flat) == "solid"
 
 
 # ---------------------------------------------------------------- batching
@@ -169,7 +177,7 @@ def test_colour_word_tags_mark_main_and_accent_words():
 
 @pytest.mark.slow
 def test_text_stage_teaches_the_encoder_the_caption_labels(tmp_path):
-    cfg = tr.load_config(
+    cfg = load_config(
         {
             "model": {"preset": "Tiny"},
             "data": {"kind": "demo", "seed": 0},
@@ -180,7 +188,7 @@ def test_text_stage_teaches_the_encoder_the_caption_labels(tmp_path):
         }
     )
     before = _initial_text_encoder_state(cfg)
-    log = tr.run_training(cfg, tmp_path / "out", tmp_path / "work", device="cpu", progress=False)
+    log = run_training(cfg, tmp_path / "out", tmp_path / "work", device="cpu", progress=False)
     info = log["stages"]["text"]
     assert info["steps"] == 250 and info["loss_curve"][-1][1] < 0.7 * info["loss_curve"][0][1]
     # held-out captions (unseen colour x pattern x layout combinations): well above chance (1/12)
@@ -194,7 +202,7 @@ def test_text_stage_teaches_the_encoder_the_caption_labels(tmp_path):
 
 
 def _initial_text_encoder_state(cfg) -> dict:
-    return {k: v.clone() for k, v in tr.initial_pipeline(cfg, cfg.seed).text_encoder.state_dict().items()}
+    return {k: v.clone() for k, v in initial_pipeline(cfg, cfg.seed).text_encoder.state_dict().items()}
 
 
 def test_text_stage_refuses_unlabelled_data(tmp_path):
@@ -202,7 +210,7 @@ def test_text_stage_refuses_unlabelled_data(tmp_path):
     images.mkdir()
     Image.new("RGB", (32, 32), "red").save(images / "a.png")
     (images / "a.txt").write_text("a red square")
-    cfg = tr.load_config(
+    cfg = load_config(
         {
             "model": {"preset": "Tiny"},
             "data": {"kind": "folder", "path": str(images)},
@@ -210,26 +218,26 @@ def test_text_stage_refuses_unlabelled_data(tmp_path):
         }
     )
     with pytest.raises(ValueError, match="labelled demo data"):
-        tr.run_training(cfg, tmp_path / "out", tmp_path / "work", device="cpu", progress=False)
+        run_training(cfg, tmp_path / "out", tmp_path / "work", device="cpu", progress=False)
 
 
 def test_bucket_sampler_groups_by_size(pipe):
     cache = tiny_cache(pipe)
-    sampler = tr.BucketSampler([len(b.latents) for b in cache.buckets], 5, seed=0)
+    sampler = BucketSampler([len(b.latents) for b in cache.buckets], 5, seed=0)
     g = torch.Generator().manual_seed(0)
     seen = set()
     for _ in range(20):
         bucket, idx = sampler.next()
-        batch = tr.make_batch(cache, bucket, idx, g, 0.1, torch.device("cpu"))
+        batch = make_batch(cache, bucket, idx, g, 0.1, torch.device("cpu"))
         h, w = cache.buckets[bucket].size[1] // 8, cache.buckets[bucket].size[0] // 8
         assert batch["latents"].shape == (5, 4, h, w)  # one size per batch
         seen.add(bucket)
     assert seen == {0, 1}
     # folder data: images go to the bucket with the closest aspect ratio
     sizes = [[256, 256], [320, 192], [192, 320]]
-    assert tr.closest_size(1920, 1080, sizes) == (320, 192)
-    assert tr.closest_size(600, 900, sizes) == (192, 320)
-    assert tr.closest_size(500, 520, sizes) == (256, 256)
+    assert closest_size(1920, 1080, sizes) == (320, 192)
+    assert closest_size(600, 900, sizes) == (192, 320)
+    assert closest_size(500, 520, sizes) == (256, 256)
 
 
 def test_folder_source(tmp_path):
@@ -238,7 +246,7 @@ def test_folder_source(tmp_path):
     Image.new("RGB", (100, 300), "blue").save(tmp_path / "b.jpg")
     (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "b.jpg", "text": "blue"}) + "\n")
     Image.new("RGB", (64, 64)).save(tmp_path / "no_caption.png")
-    src = tr.FolderSource(tmp_path)
+    src = FolderSource(tmp_path)
     assert len(src) == 2
     sizes = [[64, 64], [96, 64], [64, 96]]
     assert src.size_of(0, sizes) == (96, 64)
@@ -248,22 +256,22 @@ def test_folder_source(tmp_path):
 
 def test_caption_dropout_rate(pipe):
     g = torch.Generator().manual_seed(0)
-    assert abs(float(tr.drop_captions(0.1, 20000, g).float().mean()) - 0.1) < 0.01
+    assert abs(float(drop_captions(0.1, 20000, g).float().mean()) - 0.1) < 0.01
     cache = tiny_cache(pipe)
-    batch = tr.make_batch(cache, 0, torch.arange(4), g, 1.0, torch.device("cpu"))
+    batch = make_batch(cache, 0, torch.arange(4), g, 1.0, torch.device("cpu"))
     assert torch.equal(batch["ids"], cache.empty_ids.expand(4, -1))
     assert torch.equal(batch["mask"], cache.empty_mask.expand(4, -1))
     cache = with_embeddings(cache, pipe)
-    batch = tr.make_batch(cache, 0, torch.arange(4), g, 1.0, torch.device("cpu"))
+    batch = make_batch(cache, 0, torch.arange(4), g, 1.0, torch.device("cpu"))
     assert torch.equal(batch["emb"], cache.empty_emb.float().expand(4, -1, -1))
-    batch = tr.make_batch(cache, 0, torch.arange(4), g, 0.0, torch.device("cpu"))
+    batch = make_batch(cache, 0, torch.arange(4), g, 0.0, torch.device("cpu"))
     assert not batch["dropped"].any()
 
 
 # ---------------------------------------------------------------- stages
 
 
-def _fixed_loss(trainer: tr.DiTTrainer, batch: dict) -> float:
+def _fixed_loss(trainer: DiTTrainer, batch: dict) -> float:
     """Loss with fixed noise and timesteps (comparable before/after training)."""
     with torch.no_grad():
         return float(trainer.loss(batch, torch.Generator().manual_seed(123)))
@@ -276,8 +284,8 @@ def test_base_steps_reduce_loss_on_a_fixed_batch(pipe, train_te):
         cache = with_embeddings(cache, pipe)
     extra = {"offset_noise": 0.1, "high_t_fraction": 0.4} if train_te else {}
     stage = tiny_stage("base", train_text_encoder=train_te, ema_decay=0.9, **extra)
-    trainer = tr.DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0)
-    batch = tr.make_batch(
+    trainer = DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0)
+    batch = make_batch(
         cache, 0, torch.arange(6), torch.Generator().manual_seed(1), 0.0, torch.device("cpu")
     )
     before = _fixed_loss(trainer, batch)
@@ -298,11 +306,11 @@ def test_vae_stage_reduces_loss(pipe):
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL(**{k: v for k, v in pipe.vae.config.items() if not k.startswith("_")})
-    trainer = tr.VAETrainer(vae, tiny_stage("vae"), torch.device("cpu"), None, seed=0)
+    trainer = VAETrainer(vae, tiny_stage("vae"), torch.device("cpu"), None, seed=0)
     images = torch.from_numpy(
         np.stack([np.asarray(dd.render_sample(0, i, 32, 32).image) for i in range(4)])
     ).permute(0, 3, 1, 2)
-    x = tr._uint8_batch(images, torch.arange(4), torch.device("cpu"))
+    x = _uint8_batch(images, torch.arange(4), torch.device("cpu"))
 
     def fixed() -> float:
         trainer.generator.manual_seed(5)
@@ -313,14 +321,14 @@ def test_vae_stage_reduces_loss(pipe):
     for _ in range(15):
         assert torch.isfinite(trainer.train_step(x, 3e-3))
     assert fixed() < before
-    scale = tr.set_latent_scale(vae, images, torch.device("cpu"))
+    scale = set_latent_scale(vae, images, torch.device("cpu"))
     assert vae.config.scaling_factor == scale > 0
 
 
 @pytest.mark.slow
 def test_decoder_stage_keeps_the_latent_space(tmp_path):
     """vae_train: decoder fine-tunes the decoder only: encoder, latents and scaling factor stay, PSNR rises."""
-    cfg = tr.load_config(
+    cfg = load_config(
         {
             "model": {"preset": "Tiny"},
             "data": {"kind": "demo", "seed": 0},
@@ -340,11 +348,11 @@ def test_decoder_stage_keeps_the_latent_space(tmp_path):
         }
     )
     out, work = tmp_path / "out", tmp_path / "work"
-    tr.run_training(cfg, out, work, device="cpu", progress=False, only=["fresh"])  # "vae" would name both
+    run_training(cfg, out, work, device="cpu", progress=False, only=["fresh"])  # "vae" would name both
     from diffusers import AutoencoderKL
 
     first = AutoencoderKL.from_pretrained(out / "vae")
-    log = tr.run_training(cfg, out, work, device="cpu", progress=False, only=["decoder"])
+    log = run_training(cfg, out, work, device="cpu", progress=False, only=["decoder"])
     second = AutoencoderKL.from_pretrained(out / "vae")
     info = log["stages"]["decoder"]
     assert info["psnr_db"] > info["psnr_db_before"]
@@ -356,13 +364,13 @@ def test_decoder_stage_keeps_the_latent_space(tmp_path):
     bad = copy.deepcopy(cfg.stages[1].__dict__)
     bad["vae_train"] = "encoder"
     with pytest.raises(ValueError, match="vae_train"):
-        tr.load_config({"stages": [bad]})
+        load_config({"stages": [bad]})
 
 
 def test_resolution_stage_rescales_position_embedding(pipe):
     tf = pipe.transformer
     weights = {k: v.clone() for k, v in tf.state_dict().items()}
-    assert tr.set_transformer_resolution(pipe, 16, 2.0)
+    assert set_transformer_resolution(pipe, 16, 2.0)
     new = pipe.transformer
     assert new is not tf and new.config.sample_size == 16 and new.config.interpolation_scale == 2.0
     assert new.pos_embed.interpolation_scale == 2.0 and new.pos_embed.base_size == 8
@@ -370,21 +378,21 @@ def test_resolution_stage_rescales_position_embedding(pipe):
         assert torch.equal(v, weights[k])
     # the positions cover the same range (base_size / interpolation_scale) as before: 8/2 == 4/1
     assert new.pos_embed.base_size / 2.0 == tf.pos_embed.base_size / tf.pos_embed.interpolation_scale
-    assert not tr.set_transformer_resolution(pipe, None, None)
+    assert not set_transformer_resolution(pipe, None, None)
 
 
 def test_kv_stage_starts_at_average_pooling(pipe):
-    from model.kv_compress import apply_kv_compression
+    from model.inference.kv_compress import attach
 
     tf = pipe.transformer.eval()
     x = torch.randn(1, 4, 8, 12)
     emb = torch.randn(1, 5, tf.config.caption_channels)
     kwargs = {"encoder_hidden_states": emb, "timestep": torch.tensor([500]), "added_cond_kwargs": {}}
 
-    apply_kv_compression(tf, 2, mode="avg")
+    attach(tf, 2, mode="avg")
     with torch.no_grad():
         avg = tf(x, **kwargs).sample
-    apply_kv_compression(tf, 2, mode="conv")
+    attach(tf, 2, mode="conv")
     blocks = [b for b in tf.transformer_blocks if hasattr(b.attn1, "kv_compress")]
     assert blocks
     for b in blocks:
@@ -406,9 +414,9 @@ def test_kv_stage_starts_at_average_pooling(pipe):
     cache = with_embeddings(tiny_cache(pipe), pipe)
     stage = tiny_stage("kv", kv_uncompressed=0.0)
     kv = {"factor": 2, "blocks": None, "off": 0.0}
-    trainer = tr.DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0, kv=kv)
+    trainer = DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0, kv=kv)
     before = blocks[0].attn1.kv_compress.sr.weight.clone()
-    batch = tr.make_batch(
+    batch = make_batch(
         cache, 1, torch.arange(4), torch.Generator().manual_seed(0), 0.0, torch.device("cpu")
     )
     for _ in range(3):
@@ -428,20 +436,20 @@ def test_resume_restores_step_optimizer_and_ema_exactly(pipe):
         losses = []
         for step in range(n):
             bucket, idx = sampler.next()
-            batch = tr.make_batch(cache, bucket, idx, trainer.generator, 0.1, torch.device("cpu"))
-            losses.append(float(trainer.train_step(batch, tr.lr_at(stage, step / 10, trainer.step))))
+            batch = make_batch(cache, bucket, idx, trainer.generator, 0.1, torch.device("cpu"))
+            losses.append(float(trainer.train_step(batch, lr_at(stage, step / 10, trainer.step))))
         return losses
 
-    a = tr.DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0)
-    sa = tr.BucketSampler(counts, 3, seed=1)
+    a = DiTTrainer(pipe, stage, torch.device("cpu"), None, seed=0)
+    sa = BucketSampler(counts, 3, seed=1)
     run_steps(a, sa, 3)
     buf = io.BytesIO()
     torch.save({"trainer": a.state_dict(), "sampler": sa.state_dict()}, buf)
     next_a = run_steps(a, sa, 2)
 
     other = build_pipeline(Tiny(), seed=7)  # different weights: the checkpoint must overwrite them all
-    b = tr.DiTTrainer(other, stage, torch.device("cpu"), None, seed=99)
-    sb = tr.BucketSampler(counts, 3, seed=99)
+    b = DiTTrainer(other, stage, torch.device("cpu"), None, seed=99)
+    sb = BucketSampler(counts, 3, seed=99)
     buf.seek(0)
     state = torch.load(buf, weights_only=False)
     b.load_state_dict(state["trainer"])
@@ -501,11 +509,11 @@ TINY_RUN = {
 def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
     from diffusers import PixArtSigmaPipeline
 
-    from model.kv_compress import load_kv_compression
+    from model.inference.kv_compress import load_kv_compression
 
-    cfg = tr.load_config(TINY_RUN)
+    cfg = load_config(TINY_RUN)
     out, work = tmp_path / "demo_model", tmp_path / "work"
-    log = tr.run_training(cfg, out, work, device="cpu", progress=False)
+    log = run_training(cfg, out, work, device="cpu", progress=False)
     assert [s for s in log["stages"]] == ["vae", "text", "base", "resolution", "kv"]
     assert all(s["done"] for s in log["stages"].values())
     assert log["stages"]["resolution"]["sample_size"] == 8
@@ -531,7 +539,7 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
     assert load_kv_compression(loaded.transformer, out / "transformer")["factor"] == 2
 
     # a single stage re-runs from the previous stage's saved output; --resume continues its checkpoint
-    log = tr.run_training(
+    log = run_training(
         cfg, out, work, device="cpu", only=["kv"], resume=True, progress=False, run_eval=False
     )
     assert log["stages"]["kv"]["resumed"] and log["stages"]["kv"]["steps"] == 2
@@ -544,8 +552,8 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
     more = copy.deepcopy(TINY_RUN)
     more["model"] = {"pretrained": str(out)}
     more["stages"] = [s for s in more["stages"] if s["kind"] == "kv"]
-    cfg2 = tr.load_config(more)
-    start = tr.initial_pipeline(cfg2, 0)
+    cfg2 = load_config(more)
+    start = initial_pipeline(cfg2, 0)
     parent_kv = load_kv_compression(loaded.transformer, out / "transformer")
     blocks = parent_kv["blocks"]
     for b in blocks:
@@ -553,7 +561,7 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
         want = loaded.transformer.transformer_blocks[b].attn1.kv_compress.state_dict()
         assert all(torch.equal(got[k], want[k]) for k in want)
     out2 = tmp_path / "continued"
-    log2 = tr.run_training(cfg2, out2, tmp_path / "work2", device="cpu", progress=False, run_eval=False)
+    log2 = run_training(cfg2, out2, tmp_path / "work2", device="cpu", progress=False, run_eval=False)
     assert list(log2["stages"]) == ["kv"]
     assert list(log2["parent"]["log"]["stages"]) == ["vae", "text", "base", "resolution", "kv"]
     card = (out2 / "README.md").read_text()
@@ -564,29 +572,29 @@ def test_demo_run_end_to_end_output_loads_and_generates(tmp_path):
 
 def test_config_files_load_and_unknown_keys_are_refused():
     for name in ("train_demo.json", "train_demo_cpu.json"):
-        cfg = tr.load_config(tr.ROOT / "configs" / name)
+        cfg = load_config(ROOT / "configs" / name)
         assert [s.kind for s in cfg.stages][:5] == ["vae", "text", "base", "resolution", "kv"]
         assert not any(s.train_text_encoder for s in cfg.stages)  # the DiT reads the text stage's T5 frozen
-    cont = tr.load_config(tr.ROOT / "configs" / "train_demo_finetune.json")
+    cont = load_config(ROOT / "configs" / "train_demo_finetune.json")
     assert cont.model == {"pretrained": "resources/demo_model"}
     assert [s.kind for s in cont.stages] == ["vae", "resolution", "kv"]  # decoder first: DiT stages share one cache
     assert cont.stages[0].vae_train == "decoder" and cont.stages[-1].kv_blocks == [3, 4, 5]
-    from model.recipe import load_recipe
+    from model.training.recipe import load_recipe
 
-    runs, defaults = load_recipe(tr.ROOT / "configs" / "demo_recipe.json")  # the shipped model's runs
+    runs, defaults = load_recipe(ROOT / "configs" / "demo_recipe.json")  # the shipped model's runs
     assert [(r.config.name, r.device) for r in runs] == [
         ("train_demo_cpu.json", "cpu"),
         ("train_demo_finetune.json", "cuda"),
     ]
-    assert defaults == json.loads((tr.ROOT / "resources/demo_model/sigma_studio.json").read_text())["defaults"]
+    assert defaults == json.loads((ROOT / "resources/demo_model/sigma_studio.json").read_text())["defaults"]
     bad = copy.deepcopy(TINY_RUN)
     bad["stages"][0]["stepz"] = 3
     with pytest.raises(ValueError, match="stepz"):
-        tr.load_config(bad)
+        load_config(bad)
 
 
 def test_recipe_runs_continue_each_other_and_write_the_defaults(tmp_path):
-    from model.recipe import load_recipe, run_recipe
+    from model.training.recipe import load_recipe, run_recipe
 
     first, second = copy.deepcopy(TINY_RUN), copy.deepcopy(TINY_RUN)
     first["stages"] = [s for s in first["stages"] if s["kind"] in ("vae", "text", "base")]

@@ -6,9 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from model import vae_tiling
 from model.errors import Cancelled
-from model.vae_tiling import decode, tile_layout, tiled_decode, tiled_decode_bytes, untiled_decode_bytes
+from model.inference import vae_tiling
+from model.inference.vae_tiling import (
+    decode,
+    tile_layout,
+    tiled_decode,
+    tiled_decode_bytes,
+    untiled_decode_bytes,
+)
 
 TILE, OVERLAP = 16, 8  # small tiles so that the test latents really tile (the engine uses 64 / 16)
 

@@ -4,16 +4,17 @@ Generation reads as the algorithm (numbered steps in `_generate_one`), built on 
 PixArtSigmaPipeline with our additions plugged in through its seams: cached prompt embeddings
 (`prompt_embeds=`), KV token compression (attention processors), `output_type="latent"` followed
 by our seam-free tiled decode, and a memory plan with out-of-memory step-down.
+
+Public entry: Engine.generate -> _with_step_down -> _generate_one -> _denoise -> PixArtSigmaPipeline.__call__.
+May import: model.errors, model.request, model.resolution, model.configs, model.loading.*,
+model.inference.*, torch, diffusers, Pillow. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..configs import T5_TOKENS
+from ..errors import BadRequest, Cancelled, EngineError
+from ..request import GUIDANCE_LIMITS, STEPS_LIMITS, GenerationRequest
+from ..resolution import check_size, snap_to_grid
 from . import memory
-from .configs import T5_TOKENS
-from .errors import BadRequest, Cancelled, EngineError
-from .request import GUIDANCE_LIMITS, STEPS_LIMITS, GenerationRequest
-from .resolution import check_size, snap_to_grid
+from .kv_compress import attach, resolve_kv_factor
+from .prompt_cache import PromptCache
 
 MAX_STEPS = STEPS_LIMITS[1]
 MAX_COUNT = 64
@@ -103,67 +106,6 @@ def validate_request(request: GenerationRequest) -> None:
         raise BadRequest(f"seed {request.seed} is outside 0-{MAX_SEED}")
 
 
-class PromptCache:
-    """Prompt embeddings by (model, prompt, negative): in memory (LRU) and on disk (safetensors)."""
-
-    def __init__(self, folder: Path | None, capacity: int = 32):
-        self.folder = Path(folder) if folder else None
-        self.capacity = capacity
-        self.memory: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(model_key: str, prompt: str, negative: str) -> str:
-        blob = json.dumps([model_key, prompt, negative, T5_TOKENS], ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-    def get(self, key: str) -> dict[str, torch.Tensor] | None:
-        if key in self.memory:
-            self.memory.move_to_end(key)
-            self.hits += 1
-            return self.memory[key]
-        path = self._path(key)
-        if path and path.exists():
-            from safetensors.torch import load_file
-
-            try:
-                tensors = load_file(str(path))
-            except Exception:  # a damaged cache file is just a miss
-                path.unlink(missing_ok=True)
-            else:
-                self._remember(key, tensors)
-                self.hits += 1
-                return tensors
-        self.misses += 1
-        return None
-
-    def put(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-        self._remember(key, tensors)
-        path = self._path(key)
-        if path is None:
-            return
-        from safetensors.torch import save_file
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        try:
-            save_file(tensors, str(tmp))
-            tmp.replace(path)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # caching is best effort: a full disk must not fail a generation
-
-    def _remember(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
-        self.memory[key] = tensors
-        self.memory.move_to_end(key)
-        while len(self.memory) > self.capacity:
-            self.memory.popitem(last=False)
-
-    def _path(self, key: str) -> Path | None:
-        return self.folder / f"{key}.safetensors" if self.folder else None
-
-
 class Engine:
     """Owns one loaded pipeline and generates with it (not thread-safe: one caller at a time)."""
 
@@ -188,11 +130,12 @@ class Engine:
         """Load a model (hub id, folder, .pth/.safetensors, None = demo) and place it per the memory plan."""
         from diffusers import PixArtSigmaPipeline
 
-        from .sources import load_components, resolve_source
+        from ..loading.catalog import resolve_source
+        from ..loading.components import load_components
 
         resolved = resolve_source(source, base)
         self.unload()
-        self.plan = memory.plan_memory(self.device, self.memory_mode, memory.free_device_memory(self.device))
+        self.plan = memory.plan_memory(self.device, self.memory_mode, memory.free_memory(self.device))
         loaded = load_components(resolved, dtype=_torch_dtype(self.plan.dtype), on_progress=on_progress)
         pipe = PixArtSigmaPipeline(
             tokenizer=loaded.tokenizer,
@@ -306,8 +249,6 @@ class Engine:
             raise BadRequest(f"memory mode {request.memory!r} is not one of {', '.join(memory.USER_MODES)}")
         if request.memory and request.memory not in ("auto", self.plan.mode) and self.device != "cpu":
             self._apply_plan(memory.plan_memory(self.device, request.memory))
-        from .kv_compress import resolve_kv_factor
-
         started = time.perf_counter()
         made_w, made_h = snap_to_grid(int(request.width), int(request.height))
         tokens = (made_w // 16) * (made_h // 16)
@@ -361,25 +302,14 @@ class Engine:
             raise
 
     def _set_kv(self, factor: int, notes: list[str]) -> None:
-        """Switch KV compression on the self-attention of the compressed blocks (1 = off)."""
-        from .kv_compress import apply_kv_compression, kv_settings
-
+        """KV compression for this request through kv_compress.attach (1 = off; learned weights when they fit)."""
         learned = self.loaded.kv
-        if factor == 1:
-            apply_kv_compression(self.pipe.transformer, 1)
-            return
-        if learned and learned.get("factor") == factor:
+        mode, blocks = "avg", None
+        if factor > 1 and learned and learned.get("factor") == factor:
             mode, blocks = "conv", learned.get("blocks")
-        else:
-            mode, blocks = "avg", None
-            if learned:
-                notes.append(f"KV compression x{factor} uses average pooling (the model learned x{learned['factor']})")
-        current = kv_settings(self.pipe.transformer)
-        wanted_blocks = blocks or list(range(len(self.pipe.transformer.transformer_blocks) // 2,
-                                             len(self.pipe.transformer.transformer_blocks)))
-        if current and current["factor"] == factor and current["mode"] == mode and list(current["blocks"]) == wanted_blocks:
-            return
-        apply_kv_compression(self.pipe.transformer, factor, blocks=blocks, mode=mode)
+        elif factor > 1 and learned:
+            notes.append(f"KV compression x{factor} uses average pooling (the model learned x{learned['factor']})")
+        attach(self.pipe.transformer, factor, blocks=blocks, mode=mode)
 
     @torch.no_grad()
     def _generate_one(
@@ -394,11 +324,35 @@ class Engine:
     ) -> Image.Image:
         """Denoise and decode one image."""
         pipe, plan = self.pipe, self.plan
+        started = time.perf_counter()
+        cancel = should_cancel or (lambda: False)
+
+        # 1-4. Noise, prompt embeddings, per-step callback, denoising with the stock pipeline.
+        latents = self._denoise(request, embeds, seed, made, index, on_step, cancel, started)
+        if cancel():
+            raise Cancelled("generation cancelled")
+
+        # 5. Decode: the DiT leaves the GPU first in offload mode; tiled when the full decode won't fit.
+        if plan.mode == "offload":
+            pipe.transformer.to("cpu")
+            _free_memory()
+        try:
+            image = self._decode(latents, index, int(request.count), started, on_step, cancel)
+        finally:
+            if plan.mode == "offload":
+                pipe.transformer.to(plan.device)
+
+        # 6. Exactly the requested size.
+        if image.size != (int(request.width), int(request.height)):
+            image = image.resize((int(request.width), int(request.height)), Image.LANCZOS)
+        return image
+
+    def _denoise(self, request, embeds, seed: int, made: tuple[int, int], index: int, on_step, cancel, started):
+        """Steps 1-4 of `_generate_one`: the latents of one image after the last denoising step."""
+        pipe, plan = self.pipe, self.plan
         made_w, made_h = made
         device = torch.device(plan.device)
         dtype = _torch_dtype(plan.dtype)
-        started = time.perf_counter()
-        cancel = should_cancel or (lambda: False)
 
         # 1. Starting noise from a CPU generator: the same seed gives the same image on a device.
         scale = pipe.vae_scale_factor
@@ -424,7 +378,7 @@ class Engine:
             on_step(StepInfo(index, int(request.count), done, total, preview, elapsed, eta, "denoise"))
 
         # 4. Denoise with the stock pipeline, latents out.
-        latents = pipe(
+        return pipe(
             prompt=None,
             negative_prompt=None,
             prompt_embeds=to_dev(embeds["embeds"]),
@@ -443,23 +397,6 @@ class Engine:
             callback=callback,
             callback_steps=1,
         ).images
-        if cancel():
-            raise Cancelled("generation cancelled")
-
-        # 5. Decode: the DiT leaves the GPU first in offload mode; tiled when the full decode won't fit.
-        if plan.mode == "offload":
-            pipe.transformer.to("cpu")
-            _free_memory()
-        try:
-            image = self._decode(latents, index, int(request.count), started, on_step, cancel)
-        finally:
-            if plan.mode == "offload":
-                pipe.transformer.to(plan.device)
-
-        # 6. Exactly the requested size.
-        if image.size != (int(request.width), int(request.height)):
-            image = image.resize((int(request.width), int(request.height)), Image.LANCZOS)
-        return image
 
     def _decode(self, latents: torch.Tensor, index: int, count: int, started: float, on_step, cancel) -> Image.Image:
         """Latents -> PIL image through the VAE, tiled (seam-free) when memory is short."""

@@ -3,7 +3,7 @@
 A weak-to-strong model is often made in runs on different machines (a long CPU run, a short GPU run,
 a CPU run again). A recipe file names them, so one command reproduces the whole model:
 
-    python -m model.train recipe --config configs/demo_recipe.json --out resources/demo_model
+    python -m model.training recipe --config configs/demo_recipe.json --out resources/demo_model
 
     {"format": "sigma-studio-recipe", "version": 1,
      "runs": [{"config": "configs/train_demo_cpu.json", "device": "cpu", "threads": 2, "max_minutes": 100},
@@ -15,6 +15,9 @@ Intermediate outputs go to WORK/run<k>-<config name>; the last run writes `--out
 starts at run K, reusing the earlier runs' outputs (say, after a GPU run was done elsewhere).
 `"defaults": {"guidance": 1.5}` is written to each output as its sigma_studio.json (the generation
 defaults the app and CLI use for the model).
+
+May import: model.errors, model.loading.defaults, model.training.config / .run (recipe imports run,
+never the reverse), torch. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+
+from ..errors import SourceError
+from ..loading.defaults import check_model_defaults, write_model_defaults
+from .config import ROOT, load_config, pick_device
+from .run import run_training
 
 RECIPE_FORMAT = "sigma-studio-recipe"
 _RUN_KEYS = {"config", "device", "threads", "max_minutes", "eval", "_comment"}
@@ -42,8 +52,6 @@ class Run:
 
 def load_recipe(path: str | os.PathLike) -> tuple[list[Run], dict]:
     """The runs and the model defaults to write; ValueError saying what is wrong."""
-    from .train import ROOT
-
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -81,9 +89,6 @@ def load_recipe(path: str | os.PathLike) -> tuple[list[Run], dict]:
                 bool(item.get("eval", True)),
             )
         )
-    from .errors import SourceError
-    from .sources import check_model_defaults
-
     try:
         defaults = check_model_defaults(data.get("defaults", {}), f"{path}: defaults")
     except SourceError as exc:
@@ -100,11 +105,6 @@ def run_recipe(
     progress: bool = True,
 ) -> list[dict]:
     """Run the recipe's runs from `from_run` on; returns their logs. `device` overrides every run's."""
-    import torch
-
-    from .sources import write_model_defaults
-    from .train import ROOT, load_config, pick_device, run_training
-
     runs, defaults = load_recipe(recipe)
     if not 1 <= from_run <= len(runs):
         raise ValueError(f"--from-run must be 1..{len(runs)}, got {from_run}")
@@ -126,7 +126,7 @@ def run_recipe(
             torch.set_num_threads(run.threads)
         dev = device or run.device
         command = (
-            f"python -m model.train recipe --config {recipe} --out {out} (run {k}/{len(runs)}: "
+            f"python -m model.training recipe --config {recipe} --out {out} (run {k}/{len(runs)}: "
             f"{run.config.name}, --device {dev}, --max-minutes {run.max_minutes})"
         )
         log = run_training(

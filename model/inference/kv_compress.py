@@ -15,6 +15,10 @@ The processors need the token grid, which a forward pre-hook on the transformer 
 latent `hidden_states` (B, C, h, w) on every call. Learned compressors live as submodules
 `transformer_blocks[i].attn1.kv_compress` and are saved next to a diffusers transformer folder in a
 sidecar (`kv_compress.safetensors` + `kv_compress.json`), since diffusers' loader ignores them.
+
+`attach` is the one function that installs, changes or removes compression: the engine (per request),
+the loaders (learned weights via load_kv_state) and the trainer all go through it.
+May import: model.errors, torch, diffusers, safetensors. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import BadRequest, SourceError
+from ..errors import BadRequest, SourceError
 
 # Chosen from `python benchmarks/kv_compress.py --threads 1 --sizes 256,512,768,1024` (mid DiT, hidden
 # 384, 12 blocks, s on blocks 6..11, avg mode, CPU, one CFG step, CPU-time medians): s=2 saves ~9% at
@@ -140,7 +144,7 @@ class KVCompressAttnProcessor:
         if grid is None or grid[0] * grid[1] != n:
             raise RuntimeError(
                 f"KV compression needs the token grid of the {n} image tokens (have {grid}); "
-                "install it with apply_kv_compression so the transformer records it"
+                "install it with attach() so the transformer records it"
             )
         return grid
 
@@ -151,7 +155,7 @@ class KVCompressAttnProcessor:
         compressor = getattr(attn, "kv_compress", None)
         if compressor is None:
             raise RuntimeError(
-                "conv KV compression needs attn.kv_compress: use apply_kv_compression(mode='conv')"
+                "conv KV compression needs attn.kv_compress: use attach(mode='conv')"
             )
         return compressor(x, grid)
 
@@ -196,6 +200,25 @@ class KVCompressAttnProcessor:
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
 
+        hidden_states = self._attend(attn, hidden_states, encoder_hidden_states, attention_mask, compress, grid)
+
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch_size, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
+
+    def _attend(
+        self,
+        attn,
+        hidden_states: Tensor,
+        encoder_hidden_states: Tensor | None,
+        attention_mask: Tensor | None,
+        compress: bool,
+        grid: tuple[int, int] | None,
+    ) -> Tensor:
+        """Projections, (compressed) keys/values, SDPA and the output projection: (B, N, C) -> (B, N, C)."""
+        batch_size = hidden_states.shape[0]
         query = attn.to_q(hidden_states)  # (B, N, C)
 
         if encoder_hidden_states is None:
@@ -229,13 +252,7 @@ class KVCompressAttnProcessor:
         hidden_states = hidden_states.to(query.dtype)
 
         hidden_states = attn.to_out[0](hidden_states)
-        hidden_states = attn.to_out[1](hidden_states)
-
-        if input_ndim == 4:
-            hidden_states = hidden_states.transpose(-1, -2).reshape(batch_size, channel, height, width)
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
+        return attn.to_out[1](hidden_states)
 
 
 # ---------------------------------------------------------------- install / remove
@@ -277,47 +294,75 @@ def _check_blocks(transformer: nn.Module, blocks: list[int] | None) -> list[int]
     return out
 
 
-def apply_kv_compression(
+def attach(
     transformer: nn.Module, factor: int, blocks: list[int] | None = None, mode: str = "avg"
-) -> None:
-    """Compress self-attention keys/values by `factor` in `blocks` (default: second half); 1 = off."""
-    # Replaces any earlier setting (one hook, processors swapped). In "conv" mode every listed block
-    # gets a `kv_compress` submodule (an existing one with the same factor is kept, a new one starts
-    # as the average); compressors on unlisted blocks or with another factor are dropped, so the
-    # learned modules always match the setting and kv_state_dict() saves exactly what runs.
+) -> dict | None:
+    """THE place KV compression is switched on, changed or off (factor 1); returns kv_settings().
+
+    Compresses self-attention keys/values by `factor` in `blocks` (default: the second half) with
+    `mode` "avg" or "conv". Idempotent: asking for what is already installed changes nothing.
+    Otherwise it replaces any earlier setting (one hook, processors swapped). In "conv" mode every
+    listed block gets a `kv_compress` submodule (an existing one with the same factor is kept, a new
+    one starts as the average); compressors on unlisted blocks or with another factor are dropped,
+    so the learned modules always match the setting and kv_state_dict() saves exactly what runs.
+    Factor 1 restores diffusers' processors and keeps learned compressors.
+    """
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
         raise BadRequest(f"KV compression factor must be a whole number >= 1, got {factor!r}")
     if mode not in MODES:
         raise BadRequest(f"KV compression mode must be one of {', '.join(MODES)}, got {mode!r}")
     chosen = _check_blocks(transformer, blocks)
     if factor == 1 or not chosen:
-        remove_kv_compression(transformer)
-        return
+        _uninstall(transformer)
+        return None
+    if _installed(transformer, factor, chosen, mode):
+        return kv_settings(transformer)
     _uninstall(transformer)
-
     if mode == "conv":
-        for i, block in enumerate(transformer.transformer_blocks):
-            attn = block.attn1
-            old = getattr(attn, "kv_compress", None)
-            if i not in chosen or (old is not None and old.factor != factor):
-                if old is not None:
-                    del attn.kv_compress
-                old = None
-            if i in chosen and old is None:
-                ref = attn.to_k.weight
-                attn.kv_compress = KVCompressor(attn.to_k.out_features, factor).to(ref.device, ref.dtype)
-
+        _fit_compressors(transformer, factor, chosen)
     state = _KVState()
     transformer._kv_state = state
     for i in chosen:
         _attn1(transformer, i).set_processor(KVCompressAttnProcessor(factor, mode, state))
     transformer._kv_hook = transformer.register_forward_pre_hook(_grid_hook, with_kwargs=True)
     transformer._kv_settings = {"factor": factor, "blocks": chosen, "mode": mode}
+    return kv_settings(transformer)
+
+
+def _installed(transformer: nn.Module, factor: int, chosen: list[int], mode: str) -> bool:
+    """True when exactly this setting is in place (settings, hook, processors and compressors)."""
+    if transformer.__dict__.get("_kv_settings") != {"factor": factor, "blocks": chosen, "mode": mode}:
+        return False
+    if transformer.__dict__.get("_kv_hook") is None:
+        return False
+    for i in chosen:
+        attn = _attn1(transformer, i)
+        processor = attn.processor
+        if not isinstance(processor, KVCompressAttnProcessor) or processor.state is not transformer._kv_state:
+            return False
+        compressor = getattr(attn, "kv_compress", None)
+        if mode == "conv" and (compressor is None or compressor.factor != factor):
+            return False
+    return True
+
+
+def _fit_compressors(transformer: nn.Module, factor: int, chosen: list[int]) -> None:
+    """Conv mode: a compressor with `factor` on every chosen block (kept if it fits), none elsewhere."""
+    for i, block in enumerate(transformer.transformer_blocks):
+        attn = block.attn1
+        old = getattr(attn, "kv_compress", None)
+        if i not in chosen or (old is not None and old.factor != factor):
+            if old is not None:
+                del attn.kv_compress
+            old = None
+        if i in chosen and old is None:
+            ref = attn.to_k.weight
+            attn.kv_compress = KVCompressor(attn.to_k.out_features, factor).to(ref.device, ref.dtype)
 
 
 def remove_kv_compression(transformer: nn.Module, drop_weights: bool = False) -> None:
-    """Back to diffusers' AttnProcessor2_0 and no hook; learned compressors stay unless drop_weights."""
-    _uninstall(transformer)
+    """attach(transformer, 1): diffusers' processors, no hook; learned compressors go only with drop_weights."""
+    attach(transformer, 1)
     if drop_weights:
         for block in transformer.transformer_blocks:
             if getattr(block.attn1, "kv_compress", None) is not None:
@@ -386,7 +431,7 @@ def load_kv_state(transformer: nn.Module, state: dict[str, Tensor], factor: int)
                 )
 
     blocks = sorted(found)
-    apply_kv_compression(transformer, factor, blocks, mode="conv")
+    attach(transformer, factor, blocks, mode="conv")
     for i in blocks:
         transformer.transformer_blocks[i].attn1.kv_compress.load_state_dict(found[i])
     return blocks

@@ -7,6 +7,8 @@ encoder, and regress each pixel block's RGB on its latent vector. Works for any 
 What is mapped is the scheduler's current estimate of the clean latents (x0) where it keeps one
 (DPM-Solver++ keeps it in `model_outputs`), not the noisy x_t: x_t still holds the remaining noise,
 so a preview of it looks like static until the last few steps. See `predicted_clean`.
+
+May import: torch, Pillow. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations

@@ -14,11 +14,16 @@ The plan table (figures for the released 0.6B DiT + T5-v1.1-XXL + SDXL VAE, bf16
 `auto` picks the first mode whose need fits the free GPU memory (with a safety margin). "Work" is
 the activation memory of one denoising step plus the VAE decode, estimated from the image size.
 On an out-of-memory error the engine steps down to the next mode (`step_down`) and retries once.
+
+`free_memory` is the project's one probe of free memory (GPU or system RAM); the tiled VAE decode
+budgets with it too. May import: model.errors, torch, psutil. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+from ..errors import BadRequest
 
 GiB = 1024**3
 MODES = ("gpu", "offload", "sequential")
@@ -41,10 +46,6 @@ class MemoryPlan:
     reason: str = ""
     vae_tiling: str = "auto"  # "auto" | "tiled" | "full"
 
-    @property
-    def t5_on_cpu(self) -> bool:
-        return self.mode in ("offload", "sequential", "cpu")
-
     def describe(self) -> str:
         return f"{self.mode} on {self.device} ({self.dtype}, VAE {self.vae_dtype}): {self.reason}"
 
@@ -54,16 +55,10 @@ def detect_device(requested: str = "auto") -> str:
     import torch
 
     if requested not in DEVICES:
-        from .errors import BadRequest
-
         raise BadRequest(f"device {requested!r} is not one of {', '.join(DEVICES)}")
     if requested == "cuda" and not torch.cuda.is_available():
-        from .errors import BadRequest
-
         raise BadRequest("device 'cuda' was asked for but no CUDA GPU is available: use --device auto or cpu")
     if requested == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        from .errors import BadRequest
-
         raise BadRequest("device 'mps' was asked for but Apple Metal is not available: use --device auto or cpu")
     if requested != "auto":
         return requested
@@ -74,22 +69,29 @@ def detect_device(requested: str = "auto") -> str:
     return "cpu"
 
 
-def free_device_memory(device: str) -> int | None:
-    """Free bytes on the accelerator, or None when unknown (CPU)."""
+def free_memory(device) -> int | None:
+    """Bytes free for new tensors on `device` (a torch.device or name), None when it cannot tell.
+
+    CUDA: free memory plus what torch's allocator holds unused; MPS: its recommended maximum minus
+    what is allocated; CPU: available system RAM.
+    """
+    import psutil
     import torch
 
-    if device == "cuda":
-        free, _total = torch.cuda.mem_get_info()
-        return int(free)
-    if device == "mps":
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(free + cached)
+    if device.type == "mps":
         try:
             return int(torch.mps.recommended_max_memory() - torch.mps.current_allocated_memory())
         except (AttributeError, RuntimeError):
             return None
-    return None
+    return int(psutil.virtual_memory().available)
 
 
-def work_bytes(width: int, height: int, hidden: int = 1152, kv_factor: int = 1) -> int:
+def work_bytes(width: int, height: int, hidden: int = 1152) -> int:
     """Activation memory of one CFG denoising step (batch 2) at a size, in bytes (bf16).
 
     Dominated by the token activations (tokens x hidden x ~12 live tensors x batch 2) and, without
@@ -124,8 +126,6 @@ def plan_memory(
 ) -> MemoryPlan:
     """Choose the memory plan for a device, a requested mode and the free memory (pure function)."""
     if mode not in USER_MODES:
-        from .errors import BadRequest
-
         raise BadRequest(f"memory mode {mode!r} is not one of {', '.join(USER_MODES)}")
     dtype, vae_dtype = dtypes_for(device)
     if device == "cpu":

@@ -33,6 +33,8 @@ at 1024^2 with tile 64 / overlap 16, P = 3 gives 6.9e-4 (mean 3.4e-5) where diff
 scale varies 6x across the image (diffusers: 3.83), the hard case where per-tile statistics are far
 from the image's. P = 2 is worse than P = 1 (its last pass applies statistics measured in the
 per-tile world), so DEFAULT_PASSES = 3: about 3x the untiled decode's time on CPU.
+
+May import: model.errors, model.inference.memory (free_memory), torch. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import Cancelled
+from ..errors import Cancelled
+from .memory import free_memory
 
 DEFAULT_PASSES = 3
 # Peak working memory of the up path, in units of its largest activation, calibrated with the SDXL
@@ -256,6 +259,16 @@ def _run_hook(vae) -> None:
         hook.pre_forward(vae)
 
 
+def _write_core(out: torch.Tensor | None, res: torch.Tensor, t: _Tile, latent_hw) -> torch.Tensor:
+    """Copy a decoded tile's core into the output image (B, 3, H, W), created on the first tile."""
+    s = res.shape[-2] // (t.y1 - t.y0)  # output pixels per latent pixel
+    if out is None:
+        shape = (res.shape[0], res.shape[1], latent_hw[0] * s, latent_hw[1] * s)
+        out = torch.empty(shape, device=res.device, dtype=res.dtype)  # (B, 3, H, W)
+    out[(..., *t.core(s))] = res[(..., *t.core_in_tile(s))]
+    return out
+
+
 def tiled_decode(
     vae,
     z: torch.Tensor,
@@ -304,11 +317,7 @@ def tiled_decode(
                     state.tile = t
                     res = _up_path(dec, h[:, :, t.y0 : t.y1, t.x0 : t.x1], last)
                     if last:
-                        s = res.shape[-2] // (t.y1 - t.y0)  # output pixels per latent pixel
-                        if out is None:
-                            shape = (res.shape[0], res.shape[1], z.shape[-2] * s, z.shape[-1] * s)
-                            out = torch.empty(shape, device=res.device, dtype=res.dtype)  # (B, 3, H, W)
-                        out[(..., *t.core(s))] = res[(..., *t.core_in_tile(s))]
+                        out = _write_core(out, res, t, z.shape[-2:])
                     del res
                     done += 1
                     if on_progress is not None:
@@ -372,31 +381,8 @@ def tiled_decode_bytes(
 def free_memory_bytes(device: torch.device | str) -> int:
     """Memory we may plan with on `device`: free CUDA memory, else available system RAM, with a margin."""
     device = torch.device(device)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-        return int((free + cached) * _SAFETY["cuda"])
-    try:
-        import psutil
-
-        available = psutil.virtual_memory().available
-    except ImportError:  # pragma: no cover - psutil ships with our dependencies' dependencies
-        available = os_available_bytes()
-    return int(available * _SAFETY["cpu"])
-
-
-def os_available_bytes() -> int:
-    """Available RAM from /proc/meminfo (Linux), else total physical memory / 2."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    return int(free_memory(device if kind == "cuda" else "cpu") * _SAFETY[kind])
 
 
 _AUTO_TILES = (128, 96, 64, 48, 32)

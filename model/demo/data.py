@@ -7,8 +7,9 @@ right, top, bottom), with one of many caption phrasings. The main colour always 
 area of the picture (the background or sky). Some colour x pattern x layout combinations are held
 out of training (`is_held_out`) so the eval measures composition, not memory.
 
-The scorers (`dominant_colour`, `classify_pattern`, `score_image`) invert the renderer with simple
-image statistics; tests check them on ground-truth renders.
+The scorers live in model/demo/scoring.py.
+
+May import: numpy, Pillow. Never torch, Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -164,35 +164,40 @@ def make_caption(labels: dict, rng: np.random.Generator) -> str:
             f"{accent} sun {where} setting in {a_main} sky",
         ]
     else:
-        thing = raw = str(rng.choice(_THING[pattern]))
-        if pattern == "circle":
-            raw = f"{_article(raw)} {raw}"
-            thing = f"{accent} {thing}"
-            things = f"{_article(thing)} {thing}"
-        else:
-            things = f"{accent} {thing}"
-        where = "" if layout == "full" else " " + str(rng.choice(_WHERE[layout]))
-        if pattern == "mountains":
-            options = [
-                f"{things} under {a_main} sky",
-                f"{a_main} sky over {things}",
-                f"{things} against {a_main} sky",
-                f"{a_main} {noun} with {things}",
-            ]
-        else:
-            options = [
-                f"{a_main} {noun} with {things}{where}",
-                f"{things}{where} on {main}",
-                f"{things}{where} on {a_main} background",
-                f"{main} background, {things}{where}",
-                f"{raw} in {accent}{where} over {a_main} {noun}",
-                f"{main} {noun}, {things}{where}",
-            ]
+        options = _shape_options(pattern, layout, main, accent, noun, rng)
     caption = str(rng.choice(options))
     prefix = str(rng.choice(_PREFIX))
     if prefix in ("minimal ", "flat ", "simple ") and caption.startswith(("a ", "an ")):
         caption = caption.split(" ", 1)[1]  # "minimal blue poster", not "minimal a blue poster"
     return (prefix + caption).strip()
+
+
+def _shape_options(pattern: str, layout: str, main: str, accent: str, noun: str, rng: np.random.Generator) -> list[str]:
+    """Caption phrasings of the shape patterns (an accent shape on a main-colour background)."""
+    a_main = f"{_article(main)} {main}"
+    thing = raw = str(rng.choice(_THING[pattern]))
+    if pattern == "circle":
+        raw = f"{_article(raw)} {raw}"
+        thing = f"{accent} {thing}"
+        things = f"{_article(thing)} {thing}"
+    else:
+        things = f"{accent} {thing}"
+    where = "" if layout == "full" else " " + str(rng.choice(_WHERE[layout]))
+    if pattern == "mountains":
+        return [
+            f"{things} under {a_main} sky",
+            f"{a_main} sky over {things}",
+            f"{things} against {a_main} sky",
+            f"{a_main} {noun} with {things}",
+        ]
+    return [
+        f"{a_main} {noun} with {things}{where}",
+        f"{things}{where} on {main}",
+        f"{things}{where} on {a_main} background",
+        f"{main} background, {things}{where}",
+        f"{raw} in {accent}{where} over {a_main} {noun}",
+        f"{main} {noun}, {things}{where}",
+    ]
 
 
 _SHADE_WORDS = frozenset({"light", "pale", "pastel", "dark", "deep"})
@@ -258,75 +263,107 @@ _ANCHOR = {
 }
 
 
+def _bands(xx, yy, w, h, s, rng, layout):
+    n = int(rng.integers(3, 7))
+    period = h / n
+    phase = rng.uniform(0, period)
+    return _coverage(np.abs(((yy + phase) % period) - period / 2) - 0.2 * period)  # accent 40% of a period
+
+
+def _vertical_stripes(xx, yy, w, h, s, rng, layout):
+    n = int(rng.integers(4, 10))
+    period = w / n
+    return _coverage(np.abs(((xx + rng.uniform(0, period)) % period) - period / 2) - 0.17 * period)
+
+
+def _diagonal_stripes(xx, yy, w, h, s, rng, layout):
+    period = s / rng.uniform(4, 9)
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    t = (xx + sign * yy) / math.sqrt(2.0)
+    return _coverage(np.abs(((t + rng.uniform(0, period)) % period) - period / 2) - 0.17 * period)
+
+
+def _circle(xx, yy, w, h, s, rng, layout):
+    cx, cy = _ANCHOR[layout]
+    r = rng.uniform(0.17, 0.23) * s
+    return _coverage(np.hypot(xx - cx * w, yy - cy * h) - r)
+
+
+def _dots(xx, yy, w, h, s, rng, layout):
+    period = s / rng.uniform(5, 9)
+    ox, oy = rng.uniform(0, period, size=2)
+    gx = (xx + ox) % period - period / 2
+    gy = (yy + oy) % period - period / 2
+    return _coverage(np.hypot(gx, gy) - rng.uniform(0.22, 0.3) * period)
+
+
+def _waves(xx, yy, w, h, s, rng, layout):
+    n = int(rng.integers(3, 6))
+    period = h / n
+    amp = rng.uniform(0.15, 0.3) * period
+    freq = rng.uniform(1.5, 3.5) * 2 * math.pi / w
+    yw = yy + amp * np.sin(xx * freq + rng.uniform(0, 2 * math.pi))
+    return _coverage(np.abs((yw % period) - period / 2) - 0.18 * period)
+
+
+def _mountains(xx, yy, w, h, s, rng, layout):
+    ridge = np.full(w, 0.0, dtype=np.float32)
+    x = np.arange(w, dtype=np.float32) + 0.5
+    for _ in range(int(rng.integers(2, 5))):
+        px = rng.uniform(-0.1, 1.1) * w
+        ph = rng.uniform(0.42, 0.62) * h
+        slope = rng.uniform(0.6, 1.3)
+        ridge = np.maximum(ridge, ph - slope * np.abs(x - px) * h / w)
+    top = h - np.maximum(ridge, 0.18 * h)  # (W,) y of the ridge line
+    return _coverage(top[None, :] - yy)
+
+
+def _grid(xx, yy, w, h, s, rng, layout):
+    period = s / rng.uniform(4, 8)
+    lw = rng.uniform(0.08, 0.12) * period
+    ox, oy = rng.uniform(0, period, size=2)
+    dx = np.abs(((xx + ox) % period) - period / 2)
+    dy = np.abs(((yy + oy) % period) - period / 2)
+    return np.maximum(_coverage(period / 2 - lw / 2 - dx), _coverage(period / 2 - lw / 2 - dy))
+
+
+def _checkerboard(xx, yy, w, h, s, rng, layout):
+    period = s / rng.uniform(3, 6)
+    ox, oy = rng.uniform(0, period, size=2)
+    cx = np.floor((xx + ox) / period)
+    cy = np.floor((yy + oy) / period)
+    odd = (cx + cy) % 2 == 1
+    dx = np.abs(((xx + ox) % period) - period / 2)
+    dy = np.abs(((yy + oy) % period) - period / 2)
+    inset = np.maximum(dx, dy) - 0.4 * period  # accent squares at 80% of the cell
+    return _coverage(inset) * odd
+
+
+# shape pattern -> accent coverage (xx, yy, w, h, short side, rng, layout) -> (H, W) or broadcastable
+_SHAPES = {
+    "bands": _bands,
+    "vertical_stripes": _vertical_stripes,
+    "diagonal_stripes": _diagonal_stripes,
+    "circle": _circle,
+    "dots": _dots,
+    "waves": _waves,
+    "mountains": _mountains,
+    "grid": _grid,
+    "checkerboard": _checkerboard,
+}
+_PLACED_BY_SHAPE = frozenset({"circle"})  # the layout moves the shape itself, no region cut-out
+
+
 def _mask(pattern: str, layout: str, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """Accent coverage (H, W) in 0..1 for the shape patterns."""
     yy = np.arange(h, dtype=np.float32)[:, None] + 0.5  # (H, 1) pixel centres
     xx = np.arange(w, dtype=np.float32)[None, :] + 0.5  # (1, W)
-    s = float(min(w, h))
-    if pattern == "bands":
-        n = int(rng.integers(3, 7))
-        period = h / n
-        phase = rng.uniform(0, period)
-        d = np.abs(((yy + phase) % period) - period / 2) - 0.2 * period  # accent 40% of each period
-        m = _coverage(d)
-    elif pattern == "vertical_stripes":
-        n = int(rng.integers(4, 10))
-        period = w / n
-        d = np.abs(((xx + rng.uniform(0, period)) % period) - period / 2) - 0.17 * period
-        m = _coverage(d)
-    elif pattern == "diagonal_stripes":
-        period = s / rng.uniform(4, 9)
-        sign = 1.0 if rng.random() < 0.5 else -1.0
-        t = (xx + sign * yy) / math.sqrt(2.0)
-        d = np.abs(((t + rng.uniform(0, period)) % period) - period / 2) - 0.17 * period
-        m = _coverage(d)
-    elif pattern == "circle":
-        cx, cy = _ANCHOR[layout]
-        r = rng.uniform(0.17, 0.23) * s
-        return _coverage(np.hypot(xx - cx * w, yy - cy * h) - r)
-    elif pattern == "dots":
-        period = s / rng.uniform(5, 9)
-        ox, oy = rng.uniform(0, period, size=2)
-        gx = (xx + ox) % period - period / 2
-        gy = (yy + oy) % period - period / 2
-        m = _coverage(np.hypot(gx, gy) - rng.uniform(0.22, 0.3) * period)
-    elif pattern == "waves":
-        n = int(rng.integers(3, 6))
-        period = h / n
-        amp = rng.uniform(0.15, 0.3) * period
-        freq = rng.uniform(1.5, 3.5) * 2 * math.pi / w
-        yw = yy + amp * np.sin(xx * freq + rng.uniform(0, 2 * math.pi))
-        d = np.abs((yw % period) - period / 2) - 0.18 * period
-        m = _coverage(d)
-    elif pattern == "mountains":
-        ridge = np.full(w, 0.0, dtype=np.float32)
-        x = np.arange(w, dtype=np.float32) + 0.5
-        for _ in range(int(rng.integers(2, 5))):
-            px = rng.uniform(-0.1, 1.1) * w
-            ph = rng.uniform(0.42, 0.62) * h
-            slope = rng.uniform(0.6, 1.3)
-            ridge = np.maximum(ridge, ph - slope * np.abs(x - px) * h / w)
-        top = h - np.maximum(ridge, 0.18 * h)  # (W,) y of the ridge line
-        m = _coverage(top[None, :] - yy)
-    elif pattern == "grid":
-        period = s / rng.uniform(4, 8)
-        lw = rng.uniform(0.08, 0.12) * period
-        ox, oy = rng.uniform(0, period, size=2)
-        dx = np.abs(((xx + ox) % period) - period / 2)
-        dy = np.abs(((yy + oy) % period) - period / 2)
-        m = np.maximum(_coverage(period / 2 - lw / 2 - dx), _coverage(period / 2 - lw / 2 - dy))
-    elif pattern == "checkerboard":
-        period = s / rng.uniform(3, 6)
-        ox, oy = rng.uniform(0, period, size=2)
-        cx = np.floor((xx + ox) / period)
-        cy = np.floor((yy + oy) / period)
-        odd = (cx + cy) % 2 == 1
-        dx = np.abs(((xx + ox) % period) - period / 2)
-        dy = np.abs(((yy + oy) % period) - period / 2)
-        inset = np.maximum(dx, dy) - 0.4 * period  # accent squares at 80% of the cell
-        m = _coverage(inset) * odd
-    else:
+    shape = _SHAPES.get(pattern)
+    if shape is None:
         raise ValueError(f"unknown pattern {pattern!r}")
+    m = shape(xx, yy, w, h, float(min(w, h)), rng, layout)
+    if pattern in _PLACED_BY_SHAPE:
+        return m
     return np.broadcast_to(m * _region(layout, xx, yy, w, h), (h, w))
 
 
@@ -457,219 +494,3 @@ def heldout_prompts(n: int, seed: int = 1234) -> list[tuple[str, dict]]:
         seen.add(key)
         out.append((make_caption(labels, rng), labels))
     return out
-
-
-# ---------------------------------------------------------------- scoring
-
-
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8/float (..., 3) -> CIE L*a*b* (D65)."""
-    c = np.asarray(rgb, dtype=np.float32) / 255.0
-    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    m = np.array(
-        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=np.float32
-    )
-    xyz = c @ m.T / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
-
-
-_PALETTE_LAB = _lab(np.array([PALETTE[c] for c in COLOURS], dtype=np.float32))  # (K, 3)
-
-
-def _small(image: Image.Image, short: int = 64) -> np.ndarray:
-    """Image -> float RGB array with its short side resized to `short` (box filter)."""
-    w, h = image.size
-    k = short / min(w, h)
-    size = (max(1, round(w * k)), max(1, round(h * k)))
-    return np.asarray(image.convert("RGB").resize(size, Image.BOX), dtype=np.float32)
-
-
-def nearest_colours(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) RGB -> (...) index into COLOURS of the nearest palette colour in Lab."""
-    lab = _lab(rgb)
-    d = ((lab[..., None, :] - _PALETTE_LAB) ** 2).sum(-1)  # (..., K)
-    return d.argmin(-1)
-
-
-def dominant_colour(image: Image.Image) -> tuple[str, str]:
-    """(family, exact palette name) covering the most pixels: the colour of the main area."""
-    idx = nearest_colours(_small(image, 48)).ravel()
-    counts = np.bincount(idx, minlength=len(COLOURS))
-    fam_counts: dict[str, int] = {}
-    for i, c in enumerate(COLOURS):
-        fam_counts[family(c)] = fam_counts.get(family(c), 0) + int(counts[i])
-    best_family = max(fam_counts, key=fam_counts.get)
-    members = [i for i, c in enumerate(COLOURS) if family(c) == best_family]
-    best = max(members, key=lambda i: counts[i])
-    return best_family, COLOURS[best]
-
-
-def pattern_features(image: Image.Image) -> np.ndarray:
-    """A small vector of image statistics that tells the patterns apart (orientation, profiles, blobs)."""
-    rgb = _small(image, 64)
-    lab = _lab(rgb)  # (H, W, 3)
-    h, w, _ = lab.shape
-    gx = np.zeros_like(lab)
-    gy = np.zeros_like(lab)
-    gx[:, 1:-1] = (lab[:, 2:] - lab[:, :-2]) / 2
-    gy[1:-1] = (lab[2:] - lab[:-2]) / 2
-    jxx, jyy, jxy = (gx**2).sum(-1), (gy**2).sum(-1), (gx * gy).sum(-1)  # (H, W)
-    mag = np.sqrt(jxx + jyy)
-    energy = float((jxx + jyy).sum()) + 1e-6
-    # the background: the most common palette colour; foreground = clearly different pixels
-    idx = nearest_colours(rgb)
-    bg = np.bincount(idx.ravel(), minlength=len(COLOURS)).argmax()
-    dist = np.sqrt(((lab - _PALETTE_LAB[bg]) ** 2).sum(-1))
-    fg = (dist > 18).astype(np.float32)
-    fg_frac = float(fg.mean())
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    if fg.sum() > 0:
-        cx, cy = float((xx * fg).sum() / fg.sum() / w), float((yy * fg).sum() / fg.sum() / h)
-        sx, sy = (
-            float(np.sqrt((((xx / w - cx) ** 2) * fg).sum() / fg.sum())),
-            float(np.sqrt((((yy / h - cy) ** 2) * fg).sum() / fg.sum())),
-        )
-    else:
-        cx = cy = 0.5
-        sx = sy = 0.0
-    row_prof, col_prof = fg.mean(1), fg.mean(0)
-
-    def transitions(v: np.ndarray) -> float:
-        return float(np.abs(np.diff((v > 0.5).astype(np.float32))).sum())
-
-    strong = mag > 6
-    soft = (mag > 0.4) & (mag <= 6)
-    rows_t = np.mean([transitions(fg[i]) for i in range(0, h, max(1, h // 8))])
-    cols_t = np.mean([transitions(fg[:, j]) for j in range(0, w, max(1, w // 8))])
-    # colour trend along y and x (gradients, sunsets)
-    lum = lab[..., 0]
-    trend_y = float(np.corrcoef(yy.ravel(), lum.ravel())[0, 1]) if lum.std() > 1e-3 else 0.0
-    trend_x = float(np.corrcoef(xx.ravel(), lum.ravel())[0, 1]) if lum.std() > 1e-3 else 0.0
-    return np.array(
-        [
-            float(jxx.sum()) / energy,
-            float(jyy.sum()) / energy,
-            abs(float(jxy.sum())) / energy,
-            float(np.sqrt(np.abs(jxx * jyy)).sum()) / energy,  # axis-aligned edges -> 0
-            float(strong.mean()) * 4,
-            float(soft.mean()),
-            fg_frac,
-            cx,
-            cy,
-            sx * 3,
-            sy * 3,
-            float(row_prof.std()) * 2,
-            float(col_prof.std()) * 2,
-            math.log1p(rows_t),
-            math.log1p(cols_t),
-            abs(trend_y),
-            abs(trend_x),
-            float(lab.std(axis=(0, 1)).mean()) / 30,
-        ],
-        dtype=np.float32,
-    )
-
-
-@lru_cache(maxsize=1)
-def _prototypes(
-    per_pattern: int = 24, size: int = 96
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Features of ground-truth renders (all splits): (features, pattern ids, mean, std)."""
-    feats, ids = [], []
-    for p_id, pattern in enumerate(PATTERNS):
-        rng = np.random.default_rng([4242, p_id])
-        for _ in range(per_pattern):
-            labels = draw_labels(rng)
-            while labels["pattern"] != pattern:
-                labels = draw_labels(rng)
-            w, h = (size, size) if rng.random() < 0.5 else ((size * 4) // 3, size)
-            feats.append(pattern_features(render(labels, w, h, seed=int(rng.integers(2**31)))))
-            ids.append(p_id)
-    f = np.stack(feats)
-    mean, std = f.mean(0), f.std(0) + 1e-3
-    return (f - mean) / std, np.asarray(ids), mean, std
-
-
-def classify_pattern(image: Image.Image, k: int = 3) -> str:
-    """The pattern whose ground-truth renders have the nearest statistics (k-nearest neighbours)."""
-    protos, ids, mean, std = _prototypes()
-    f = (pattern_features(image) - mean) / std
-    d = ((protos - f) ** 2).sum(1)
-    nearest = ids[np.argsort(d)[:k]]
-    votes = np.bincount(nearest, minlength=len(PATTERNS)).astype(np.float32)
-    votes[ids[np.argmin(d)]] += 0.5  # ties go to the nearest
-    return PATTERNS[int(votes.argmax())]
-
-
-def score_image(image: Image.Image, labels: dict) -> dict:
-    """Colour (family and exact shade) and pattern agreement of one image with its labels."""
-    fam, exact = dominant_colour(image)
-    pattern = classify_pattern(image)
-    return {
-        "colour_ok": fam == family(labels["main_colour"]),
-        "shade_ok": exact == labels["main_colour"],
-        "pattern_ok": pattern == labels["pattern"],
-        "pred_colour": exact,
-        "pred_pattern": pattern,
-    }
-
-
-def summarize(scores: list[dict]) -> dict:
-    """Accuracies over a list of score_image results."""
-    n = max(1, len(scores))
-    return {
-        "n": len(scores),
-        "colour_acc": sum(s["colour_ok"] for s in scores) / n,
-        "shade_acc": sum(s["shade_ok"] for s in scores) / n,
-        "pattern_acc": sum(s["pattern_ok"] for s in scores) / n,
-    }
-
-
-def evaluate_pipeline(
-    pipe,
-    device=None,
-    n: int = 48,
-    size: int = 512,
-    steps: int = 20,
-    guidance: float = 4.5,
-    batch: int = 8,
-    seed: int = 0,
-    deadline: float = math.inf,
-) -> dict:
-    """Generate n held-out prompts with a PixArtSigmaPipeline and score them (summary + per-item).
-
-    Stops starting new batches after `deadline` (time.monotonic()); at least one batch always runs.
-    """
-    import time
-
-    import torch
-
-    device = device or pipe.device
-    prompts = heldout_prompts(n)
-    items = []
-    for start in range(0, len(prompts), batch):
-        if start and time.monotonic() > deadline:
-            break
-        chunk = prompts[start : start + batch]
-        generators = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
-        amp = torch.bfloat16 if getattr(device, "type", str(device)).startswith("cuda") else None
-        with (
-            torch.no_grad(),
-            torch.autocast(str(getattr(device, "type", device)), dtype=amp, enabled=amp is not None),
-        ):
-            images = pipe(
-                [c for c, _ in chunk],
-                width=size,
-                height=size,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=generators,
-                use_resolution_binning=False,
-                clean_caption=False,
-            ).images
-        for (caption, labels), image in zip(chunk, images):
-            items.append({"prompt": caption, "labels": labels, **score_image(image, labels), "image": image})
-    result = summarize(items)
-    result.update(size=size, steps=steps, guidance=guidance, items=items)
-    return result
