@@ -88,6 +88,18 @@ def build_window(settings: Any, gallery: Any, engine_factory: Callable[..., Any]
                       history=history if history is not None else PromptHistory())
 
 
+def set_app_identity(app: Any) -> None:
+    """The icon of every window, and the desktop entry the window belongs to (taskbars group by it)."""
+    import resources
+    from PySide6.QtGui import QIcon
+
+    icon = QIcon()
+    for png in sorted((resources.root() / "icons").glob("sigma-studio-*.png")):
+        icon.addFile(str(png))
+    app.setWindowIcon(icon)
+    app.setDesktopFileName("sigma-studio")  # packaging's sigma-studio.desktop
+
+
 def run_studio(options: argparse.Namespace) -> int:
     """Run the studio until its window closes; returns the exit code."""
     entered = time.perf_counter()
@@ -102,6 +114,7 @@ def run_studio(options: argparse.Namespace) -> int:
     app.setApplicationName("Sigma Studio")
     app.setOrganizationName("SigmaStudio")
     app.setQuitOnLastWindowClosed(True)
+    set_app_identity(app)
 
     settings = Settings.load()
     apply_theme(app, settings.theme)

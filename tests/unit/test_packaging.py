@@ -208,3 +208,12 @@ def test_studio_start_stops_with_a_message_without_a_display():
                           timeout=60, cwd=ROOT)
     assert done.returncode == 2
     assert "no display was found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_windows_carry_the_app_icon_and_desktop_entry(qapp):
+    from app.bootstrap import set_app_identity
+
+    set_app_identity(qapp)
+    sizes = {size.width() for size in qapp.windowIcon().availableSizes()}
+    assert {16, 48, 256, 512} <= sizes
+    assert qapp.desktopFileName() == "sigma-studio"
