@@ -53,6 +53,18 @@ class Budget:
         return time.monotonic() + avail * share / max(shares_left, 1e-9)
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float,
+                   lr: float, lr_scale: list[float] | None = None) -> None:
+    """Set the learning rate (times each group's scale), back-propagate, clip and step: every stage's step."""
+    scales = lr_scale or [1.0] * len(opt.param_groups)
+    for group, k in zip(opt.param_groups, scales):
+        group["lr"] = lr * k
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], grad_clip)
+    opt.step()
+
+
 def lr_at(stage: StageConfig, progress: float, step: int) -> float:
     """Learning rate at `step` with `progress` in 0..1 of the stage (warmup, then cosine or constant)."""
     warm = min(1.0, (step + 1) / max(1, stage.warmup_steps))

@@ -17,7 +17,7 @@ from ..cache import BucketSampler, build_cache, make_batch
 from ..checkpoint import resume_stage, rng_state, save_checkpoint
 from ..config import StageConfig
 from ..data import encode_text
-from ..loop import RunContext, autocast, lr_at, run_steps
+from ..loop import RunContext, autocast, lr_at, optimizer_step, run_steps
 from ..pipelines import set_transformer_resolution, stage_samples
 from .base import Stage
 
@@ -138,16 +138,10 @@ class DiTTrainer:
 
     def train_step(self, batch: dict, lr: float) -> torch.Tensor:
         """One optimizer + EMA step on a batch; returns the (detached, on-device) loss."""
-        for group, k in zip(self.opt.param_groups, self.lr_scale):
-            group["lr"] = lr * k
         if self.kv is not None:
             self.set_compression(float(torch.rand((), generator=self.coin)) >= self.kv["off"])
         loss = self.loss(batch)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for g in self.opt.param_groups for p in g["params"]]
-        torch.nn.utils.clip_grad_norm_(params, self.stage.grad_clip)
-        self.opt.step()
+        optimizer_step(self.opt, loss, self.stage.grad_clip, lr, self.lr_scale)
         self.ema.step(self.ema_parameters())
         self.step += 1
         return loss.detach()

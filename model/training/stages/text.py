@@ -16,7 +16,7 @@ from ...demo.data import COLOURS, LAYOUTS, PATTERNS, captions_for, colour_word_t
 from ..checkpoint import save_checkpoint
 from ..config import StageConfig
 from ..data import encode_text, tokenize, trim_tokens
-from ..loop import RunContext, autocast, lr_at, run_steps
+from ..loop import RunContext, autocast, lr_at, optimizer_step, run_steps
 from .base import Stage
 
 
@@ -108,13 +108,8 @@ class TextTrainer:
 
     def train_step(self, batch: tuple, lr: float) -> torch.Tensor:
         """One optimizer step on (ids, mask, labels, tags) rows; returns the detached loss."""
-        for group in self.opt.param_groups:
-            group["lr"] = lr
         loss, _ = self.loss_of(*batch)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, self.stage.grad_clip)
-        self.opt.step()
+        optimizer_step(self.opt, loss, self.stage.grad_clip, lr)
         self.step += 1
         return loss.detach()
 

@@ -18,7 +18,7 @@ from ..cache import BucketSampler
 from ..checkpoint import resume_stage, rng_state, save_checkpoint
 from ..config import StageConfig
 from ..data import FolderSource, iter_items, make_source
-from ..loop import RunContext, autocast, lr_at, run_steps
+from ..loop import RunContext, autocast, lr_at, optimizer_step, run_steps
 from .base import Stage
 
 
@@ -57,13 +57,8 @@ class VAETrainer:
 
     def train_step(self, x: torch.Tensor, lr: float) -> torch.Tensor:
         """One optimizer step on a batch; returns the (detached, on-device) loss."""
-        for group in self.opt.param_groups:
-            group["lr"] = lr
         loss, _ = self.loss(x)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, self.stage.grad_clip)
-        self.opt.step()
+        optimizer_step(self.opt, loss, self.stage.grad_clip, lr)
         self.step += 1
         return loss.detach()
 
