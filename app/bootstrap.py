@@ -90,8 +90,9 @@ def build_window(settings: Any, gallery: Any, engine_factory: Callable[..., Any]
 
 def set_app_identity(app: Any) -> None:
     """The icon of every window, and the desktop entry the window belongs to (taskbars group by it)."""
-    import resources
     from PySide6.QtGui import QIcon
+
+    import resources
 
     icon = QIcon()
     for png in sorted((resources.root() / "icons").glob("sigma-studio-*.png")):

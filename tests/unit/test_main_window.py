@@ -1,5 +1,8 @@
 """The studio window: real widgets, a real gallery, the fake engine (tests/fake_engine.py) on the engine
-thread, built by the composition root (app.bootstrap.build_window) as the studio builds it."""
+thread, built by the composition root (app.bootstrap.build_window) as the studio builds it.
+
+The tests shared with tests/integration/test_studio.py (the tiny real model) are written once in
+tests/studio_harness.py and collected here too."""
 
 from __future__ import annotations
 
@@ -8,168 +11,64 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QApplication
 
-from app.bootstrap import build_window
 from app.gallery import Gallery
-from app.jobs import JobRequest, JobState
+from app.jobs import JobState
 from app.settings import PromptHistory, Settings
-from app.sizes import plan_size
 from tests.fake_engine import FAKE_MODEL, FakeEngine
+from tests.studio_harness import (  # noqa: F401  (the shared tests are collected here, on the fake engine)
+    LONG_STEPS,
+    StudioEngine,
+    load_model,
+    make_window,
+    prepare,
+    test_an_engine_error_fails_the_job_with_a_message_and_the_next_job_runs,
+    test_bad_model_path_shows_a_message_and_the_window_stays_responsive,
+    test_cancel_mid_generation_leaves_the_engine_usable,
+    test_closing_mid_generation_stops_the_worker_cleanly,
+    test_ctrl_enter_generates_shows_progress_and_keeps_the_image_after_restart,
+    test_images_the_model_cannot_make_directly_are_fitted_to_the_exact_target,
+    test_the_ui_thread_keeps_running_during_a_generation,
+    test_token_counter_warns_past_the_limit,
+    wait_finished,
+    wait_first_step,
+    window,
+)
 from ui.main_window import MainWindow
-from ui.prompt_editor import TOKEN_LIMIT
 from ui.size_picker import CUSTOM
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD_TIMEOUT_MS = 10_000
 JOB_TIMEOUT_MS = 30_000
-LONG_STEPS = 200  # enough steps that a job is still running when the test reacts to its first step
 STEP_S = 0.01  # the fake engine's time per step: a LONG_STEPS job runs for about two seconds
+FAKE = StudioEngine(functools.partial(FakeEngine, step_s=STEP_S), FAKE_MODEL, LOAD_TIMEOUT_MS, JOB_TIMEOUT_MS)
+
+
+@pytest.fixture
+def studio() -> StudioEngine:
+    """The engine tests/studio_harness.py's shared tests run on in this module: the fake one."""
+    return FAKE
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
-def make_window(qtbot, gallery: Gallery | None = None, history: PromptHistory | None = None) -> MainWindow:
-    """A shown MainWindow over the isolated home's gallery and settings (no model loaded yet)."""
-    window = build_window(Settings.load(), gallery or Gallery(), functools.partial(FakeEngine, step_s=STEP_S),
-                          history or PromptHistory())
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def load_model(qtbot, window: MainWindow, source) -> dict:
-    """Load a model into the window's engine thread and wait for it (failing at once on a load error)."""
-    failures: list[str] = []
-    window.runner.model_failed.connect(failures.append)
-    window.start(str(source))
-    qtbot.waitUntil(lambda: window.runner.model_info is not None or bool(failures), timeout=LOAD_TIMEOUT_MS)
-    assert not failures, failures[0]
-    return window.runner.model_info
-
-
-def pick_custom_size(window: MainWindow, width: int = 256, height: int = 256) -> None:
-    """Choose 'Custom size…' in the size combo and type the sides into the spin boxes."""
-    picker = window.size_picker
-    picker.combo.setCurrentIndex(picker.combo.findData(CUSTOM, Qt.ItemDataRole.UserRole))
-    picker.width_spin.setValue(width)
-    picker.height_spin.setValue(height)
-
-
-def prepare(qtbot, window: MainWindow, prompt: str, steps: int = 2, size: tuple[int, int] = (256, 256)) -> None:
-    """Type a prompt and set a small, fast job."""
-    window.editor.prompt.clear()
-    qtbot.keyClicks(window.editor.prompt, prompt)
-    pick_custom_size(window, *size)
-    window.gen_settings.steps.setValue(steps)
-
-
-def wait_finished(qtbot, *jobs, timeout: int = JOB_TIMEOUT_MS) -> None:
-    qtbot.waitUntil(lambda: all(job.state.is_finished for job in jobs), timeout=timeout)
-
-
-def wait_first_step(qtbot, window: MainWindow, job) -> None:
-    qtbot.waitUntil(lambda: job.state is JobState.running and job.step >= 1, timeout=JOB_TIMEOUT_MS)
-
-
-@pytest.fixture
-def window(qtbot):
-    """A window with the fake model loaded."""
-    win = make_window(qtbot)
-    load_model(qtbot, win, FAKE_MODEL)
-    yield win
-    win.close()
-    assert not win.runner.thread.isRunning()
-
 
 # ---------------------------------------------------------------------------------------------
 # Generate, see progress, find it in the gallery, and again after a restart
 # ---------------------------------------------------------------------------------------------
 
-def test_ctrl_enter_generates_shows_progress_and_keeps_the_image_after_restart(qtbot, window):
-    prompt = "a red fox in deep snow"
-    prepare(qtbot, window, prompt)
-    assert "exactly 256×256" in window.size_picker.plan_label.text()
-    previews: list = []
-    window.runner.preview_ready.connect(lambda *args: previews.append(args))
-
-    qtbot.keyClick(window.editor.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    assert len(window.queue) == 1
-    job = window.queue[0]
-    wait_finished(qtbot, job)
-
-    assert job.state is JobState.done, job.error
-    assert previews and previews[-1][2] >= 1  # step x/y arrived on the UI thread
-    assert any(args[5] is not None and not args[5].isNull() for args in previews)  # a live preview
-    assert window.live_view.view.image_size == (256, 256)
-    assert window.live_view.status.text().startswith("Done")
-    records = window.gallery.query(prompt)
-    assert [r.id for r in records] == job.record_ids and records[0].width == 256 and records[0].height == 256
-    assert records[0].seed == job.seeds[0] and records[0].path.is_file()
-    assert window.gallery_panel.model.rowCount() == 1
-    assert window.gen_settings.last_seed == job.seeds[0]
-    assert "Saved 1 image" in window.statusBar().currentMessage()
-    root = window.gallery.root
-
-    # restart: a new window over the same data folder finds the image, the prompt and the size
-    window.close()
-    assert not window.runner.thread.isRunning()
-    again = make_window(qtbot, Gallery(root))
-    try:
-        assert [r.prompt for r in again.gallery.query(prompt)] == [prompt]
-        assert again.gallery_panel.model.rowCount() == 1
-        assert again.size_picker.size() == (256, 256)
-        assert again.gen_settings.steps.value() == 2
-        menu = again.editor.show_history()
-        texts = [a.text() for a in menu.actions()]
-        assert texts[0] == prompt
-        menu.actions()[0].trigger()
-        menu.close()
-        assert again.editor.prompt_text() == prompt
-    finally:
-        again.close()
-
-
-def test_images_the_model_cannot_make_directly_are_fitted_to_the_exact_target(qtbot, window):
-    plan = plan_size(300, 200)  # below 256 px: made larger with the same ratio, then resized
-    assert plan.made != plan.target
-    job = window.runner.submit(JobRequest(prompt="a tiny banner", width=300, height=200, steps=2), plan)
-    wait_finished(qtbot, job)
-    assert job.state is JobState.done, job.error
-    record = window.gallery.get(job.record_ids[0])
-    assert (record.width, record.height) == (300, 200)
-    assert record.params["made_width"], record.params["made_height"] == plan.made
-
 
 # ---------------------------------------------------------------------------------------------
 # Cancel, queue, reorder
 # ---------------------------------------------------------------------------------------------
-
-def test_cancel_mid_generation_leaves_the_engine_usable(qtbot, window):
-    prepare(qtbot, window, "a long job to cancel", steps=LONG_STEPS)
-    job = window.generate()
-    wait_first_step(qtbot, window, job)
-    assert window.cancel_button.isEnabled()
-    qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
-    wait_finished(qtbot, job)
-    assert job.state is JobState.cancelled
-    assert job.step < LONG_STEPS and not job.record_ids
-    assert window.gallery.count() == 0
-
-    prepare(qtbot, window, "after the cancel", steps=2)
-    later = window.generate()
-    wait_finished(qtbot, later)
-    assert later.state is JobState.done, later.error
-    assert window.gallery.count() == 1
 
 
 def test_escape_cancels_the_running_job(qtbot, window):
@@ -205,7 +104,7 @@ def test_three_queued_jobs_one_cancelled_the_other_two_complete(qtbot, window):
 
 
 def test_reordering_the_queue_changes_the_run_order(qtbot):
-    win = make_window(qtbot)  # no model yet: jobs wait, so the order can be changed
+    win = make_window(qtbot, FAKE)  # no model yet: jobs wait, so the order can be changed
     jobs = []
     for name in ("first", "second", "third"):
         prepare(qtbot, win, name)
@@ -221,7 +120,7 @@ def test_reordering_the_queue_changes_the_run_order(qtbot):
 
     started: list[str] = []
     win.queue.job_started.connect(lambda job: started.append(job.id))
-    load_model(qtbot, win, FAKE_MODEL)
+    load_model(qtbot, win, FAKE)
     wait_finished(qtbot, *jobs)
     assert started == expected
     assert all(job.state is JobState.done for job in jobs)
@@ -232,25 +131,9 @@ def test_reordering_the_queue_changes_the_run_order(qtbot):
 # Prompt editor
 # ---------------------------------------------------------------------------------------------
 
-def test_token_counter_warns_past_the_limit(qtbot, window):
-    editor = window.editor
-    qtbot.keyClicks(editor.prompt, "a lighthouse at dusk")
-    assert not editor.token_warning.isVisible()
-    # the exact count from the model's tokenizer replaces the estimate
-    qtbot.waitUntil(lambda: not editor.token_label.text().startswith("≈"), timeout=10_000)
-    count = int(editor.token_label.text().split()[0])
-    assert 1 < count <= TOKEN_LIMIT
-
-    editor.set_prompt("a very detailed poster of a lighthouse, " * 60)
-    assert editor.token_warning.isVisible() and editor.over_limit
-    assert f"first {TOKEN_LIMIT}" in editor.token_warning.text()
-    qtbot.waitUntil(lambda: not editor.token_label.text().startswith("≈"), timeout=10_000)
-    assert int(editor.token_label.text().split()[0]) > TOKEN_LIMIT
-    assert editor.token_warning.isVisible()
-
 
 def test_estimate_warns_before_any_model_is_loaded(qtbot):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     win.editor.set_prompt(" ".join(["mountain"] * 320))
     assert win.editor.token_label.text().startswith("≈")
     assert win.editor.token_warning.isVisible()
@@ -261,7 +144,7 @@ def test_estimate_warns_before_any_model_is_loaded(qtbot):
 def test_up_arrow_and_style_and_preset_double_click(qtbot):
     history = PromptHistory()
     history.add("an old prompt", "ugly")
-    win = make_window(qtbot, history=history)
+    win = make_window(qtbot, FAKE, history=history)
     win.editor.prompt.setFocus()
     qtbot.keyClick(win.editor.prompt, Qt.Key.Key_Up)
     menu = win.editor.history_menu
@@ -299,7 +182,7 @@ def test_up_arrow_and_style_and_preset_double_click(qtbot):
 
 
 def test_size_picker_says_what_the_model_makes(qtbot):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     picker = win.size_picker
     assert picker.select_preset("a3-portrait")
     assert picker.size() == (3508, 4961)
@@ -313,7 +196,7 @@ def test_size_picker_says_what_the_model_makes(qtbot):
 
 
 def test_size_combo_names_the_preset_the_sides_match(qtbot):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     picker = win.size_picker
     assert picker.combo.currentData() == "4k-uhd" and picker.size() == (3840, 2160)  # the default
     assert picker.combo.currentText().startswith("4K UHD")  # no indent in the closed combo
@@ -329,7 +212,7 @@ def test_size_combo_names_the_preset_the_sides_match(qtbot):
 
 
 def test_side_panel_fits_without_horizontal_clipping(qtbot):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     win.resize(1280, 800)
     qtbot.wait(50)
     panel = win.side_panel
@@ -349,28 +232,13 @@ def test_side_panel_fits_without_horizontal_clipping(qtbot):
 # Responsiveness, closing, errors
 # ---------------------------------------------------------------------------------------------
 
-def test_the_ui_thread_keeps_running_during_a_generation(qtbot, window):
-    """The stall figures are benchmarks/ui_stall.py's; here: the UI's timer keeps firing while a job runs."""
-    prepare(qtbot, window, "measure the stalls", steps=30, size=(768, 768))
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    job = window.generate()
-    qtbot.waitUntil(lambda: job.state is JobState.running, timeout=JOB_TIMEOUT_MS)
-    timer.start()
-    wait_finished(qtbot, job)
-    timer.stop()
-    assert job.state is JobState.done, job.error
-    assert len(ticks) > 10
-
 
 def test_a_4k_result_is_shown_and_zooms(qtbot):
     """How long showing it takes is benchmarks/ui_stall.py's figure."""
     from PySide6.QtCore import QPoint
     from PySide6.QtGui import QImage, QWheelEvent
 
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     image = QImage(3840, 2160, QImage.Format.Format_RGB32)  # what the worker hands over
     image.fill(Qt.GlobalColor.darkCyan)
     win.live_view.show_image(image)
@@ -391,53 +259,6 @@ def test_a_4k_result_is_shown_and_zooms(qtbot):
     win.close()
 
 
-def test_closing_mid_generation_stops_the_worker_cleanly(qtbot, qtlog):
-    win = make_window(qtbot)
-    load_model(qtbot, win, FAKE_MODEL)
-    prepare(qtbot, win, "closing while this runs", steps=LONG_STEPS)
-    job = win.generate()
-    wait_first_step(qtbot, win, job)
-    win.close()
-    assert not win.runner.thread.isRunning() and win.runner.thread.isFinished()
-    qtbot.waitUntil(lambda: job.state is JobState.cancelled, timeout=5000)
-    assert not any("QThread" in record.message for record in qtlog.records)
-
-
-def test_bad_model_path_shows_a_message_and_the_window_stays_responsive(qtbot, tmp_path):
-    win = make_window(qtbot)
-    missing = tmp_path / "no-such-model"
-    with qtbot.waitSignal(win.runner.model_failed, timeout=LOAD_TIMEOUT_MS) as failed:
-        win.start(str(missing))
-    assert "no-such-model" in failed.args[0]
-    assert win.banner.isVisible() and "no-such-model" in win.banner.text.text()
-    assert win.banner.action_button.isVisible()  # points to the model manager
-    assert "not loaded" in win.model_label.text()
-
-    fired = []  # the event loop still runs (how fast: tests/integration/test_studio.py, with a real model)
-    QTimer.singleShot(0, lambda: fired.append(True))
-    qtbot.waitUntil(lambda: bool(fired), timeout=1000)
-
-    prepare(qtbot, win, "waits for a working model")
-    job = win.generate()
-    assert job.state is JobState.queued
-    load_model(qtbot, win, FAKE_MODEL)
-    wait_finished(qtbot, job)
-    assert job.state is JobState.done, job.error
-    assert not win.banner.isVisible()
-    win.close()
-
-
-def test_an_engine_error_fails_the_job_with_a_message_and_the_next_job_runs(qtbot, window):
-    bad = window.runner.submit(JobRequest(prompt="bad\x00prompt", width=256, height=256, steps=2), None)
-    wait_finished(qtbot, bad)
-    assert bad.state is JobState.failed and "NUL" in bad.error
-    assert window.banner.isVisible() and "NUL" in window.banner.text.text()
-    prepare(qtbot, window, "a good prompt")
-    good = window.generate()
-    wait_finished(qtbot, good)
-    assert good.state is JobState.done
-
-
 # ---------------------------------------------------------------------------------------------
 # Drag and drop, settings, status bar
 # ---------------------------------------------------------------------------------------------
@@ -456,7 +277,7 @@ def test_dropping_presets_images_and_junk(qtbot, tmp_path):
     from app import paths
     from app.gallery import Gallery as _Gallery
 
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     preset = {"format": "sigma-studio-preset", "version": 1, "name": "Dropped dunes",
               "prompt": "golden dunes under a violet sky", "size": "1080p", "steps": 12, "guidance": 3.0}
     preset_file = tmp_path / "dunes.preset.json"
@@ -486,7 +307,7 @@ def test_dropping_presets_images_and_junk(qtbot, tmp_path):
 
 
 def test_settings_dialog_saves_and_applies(qtbot, tmp_path):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     dialog = win.open_settings()
     dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
     dialog.output.setText(str(tmp_path / "out"))
@@ -501,7 +322,7 @@ def test_settings_dialog_saves_and_applies(qtbot, tmp_path):
 
 
 def test_status_bar_points_to_the_model_manager_for_the_demo_model(qtbot):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     win.on_model_loaded({"name": "demo", "is_demo": True, "device": "cpu", "dtype": "float32",
                        "memory_mode": "cpu", "source": "resources/demo_model"})
     assert "Demo model" in win.model_label.text() and "Model manager" in win.model_label.text()
@@ -517,7 +338,7 @@ def test_status_bar_points_to_the_model_manager_for_the_demo_model(qtbot):
 
 
 def test_a_model_with_its_own_defaults_sets_them_when_it_loads(qtbot):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     win.gen_settings.set_values(guidance=4.5, steps=20)
     win.on_model_loaded({"name": "demo", "is_demo": True, "device": "cpu", "dtype": "float32",
                        "memory_mode": "cpu", "source": "resources/demo_model", "defaults": {"guidance": 1.5}})
@@ -548,7 +369,7 @@ def test_the_window_shows_before_torch_is_imported(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_opening_a_preset_file_loads_it(qtbot, tmp_path):
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     preset = {"format": "sigma-studio-preset", "version": 1, "name": "Opened dunes",
               "prompt": "opened from the command line", "size": "1080p", "steps": 9}
     path = tmp_path / "dunes.preset.json"
@@ -569,7 +390,7 @@ def test_opening_an_image_restores_its_settings(qtbot, tmp_path):
     params = build_params(prompt="restored from a webp", negative="", width=320, height=288, steps=11,
                           guidance=3.5, seed=77, model="fake", kv_compress="off")
     save_image(Image.new("RGB", (320, 288), "teal"), path, params, fmt="webp")
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     win.open_file(str(path))
     assert win.editor.prompt_text() == "restored from a webp"
     assert win.size_picker.size() == (320, 288) and win.gen_settings.values()["seed"] == 77
@@ -590,7 +411,7 @@ def test_opening_a_bad_file_says_why_in_the_window(qtbot, tmp_path, name, conten
         Image.new("RGB", (64, 64), "red").save(path)
     elif content is not None:
         path.write_text(content, encoding="utf-8")
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     before = win.editor.prompt_text()
     win.open_file(path)
     assert win.banner.isVisible() and expected in win.banner.text.text()
@@ -612,7 +433,7 @@ def test_import_images_adds_them_to_the_gallery_grid(qtbot, tmp_path):
         files.append(path)
     junk = tmp_path / "junk.jpg"
     junk.write_text("nope")
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     action = next(a for a in win.menuBar().actions()[0].menu().actions() if a.text() == "Import images…")
     assert action is win.import_images_action
     task = win.import_images([*files, junk])
