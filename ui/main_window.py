@@ -145,7 +145,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
                                                  "Copy images (PNG, JPEG, WebP) into the gallery with their settings")
         self.export_action = self._action("Export selected…", self.export_selected, "Ctrl+E",
                                           "Export the images selected in the gallery")
-        self.poster_action = self._action("Make a poster…", self.poster_selected, "Ctrl+P",
+        self.poster_action = self._action("Make a poster…", self.gallery_panel.poster_selected, "Ctrl+P",
                                           "Put a title over the image selected in the gallery; export PDF or images")
         self.settings_action = self._action("Settings…", self.open_settings, "Ctrl+,")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -519,27 +519,11 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         dialog.open()
         return dialog
 
-    def poster_selected(self) -> None:
-        """File ▸ Make a poster…: the image selected in the gallery."""
-        selected = self.gallery_panel.selected_records()
-        if not selected:
-            self.tabs.setCurrentWidget(self.gallery_panel)
-            self.show_status("Select an image in the Gallery tab first, then press Ctrl+P")
-            return
-        self.open_poster(selected[0])
-
     def open_poster(self, record: Any) -> QWidget | None:
         """The poster panel for a gallery record; a poster kept with it opens editable again."""
-        from ui.poster_panel import PosterPanel  # on demand: keeps the window's start light
+        from ui.poster_panel import open_poster_panel  # on demand: keeps the window's start light
 
-        try:
-            dialog = PosterPanel(record.path, record.params, self.gallery, record.id, self)
-        except OSError as exc:
-            self.banner.show_message(f"Cannot open {record.path} for a poster: {exc}")
-            return None
-        dialog.saved.connect(lambda _record: self.gallery_panel.refresh())
-        self._keep_dialog(dialog).show()
-        return dialog
+        return open_poster_panel(self, record, self.gallery, self._keep_dialog, self.gallery_panel.refresh, self.banner)
 
     def open_settings(self) -> QWidget:
         """File ▸ Settings…"""

@@ -443,6 +443,18 @@ class PosterPanel(QDialog):
         super().reject()
 
 
+def open_poster_panel(parent: QWidget, record: Any, gallery: Any, keep: Any, on_saved: Any, banner: Any) -> PosterPanel | None:
+    """Show the poster panel for a gallery record (kept alive by keep); problems go to the banner."""
+    try:
+        dialog = PosterPanel(record.path, record.params, gallery, record.id, parent)
+    except OSError as exc:
+        banner.show_message(f"Cannot open {record.path} for a poster: {exc}")
+        return None
+    dialog.saved.connect(lambda _record: on_saved())
+    keep(dialog).show()
+    return dialog
+
+
 def _spin(low: float, high: float, step: float, suffix: str, decimals: int) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
     spin.setRange(low, high)
