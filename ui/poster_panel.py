@@ -25,7 +25,8 @@ from app.poster.layout import layout
 from app.poster.model import (
     ALIGNS, EFFECTS, PAPERS_MM, ROLES, SAFE_AREAS, Poster, PosterError, default_layer, parse_paper, poster_from_params,
 )
-from app.poster.pdf import export_pdf, print_check
+from app.poster.model import PRINT_DPI
+from app.poster.pdf import analysis_picture, export_pdf, print_check
 from app.poster.render import Cancelled, PosterExportError, export_raster, pil_to_qimage
 from app.poster.text import FontError, register_bundled_fonts
 from ui.poster_canvas import PosterCanvas
@@ -55,8 +56,10 @@ class PosterPanel(QDialog):
         with Image.open(self.image_path) as opened:
             opened.load()
             self.image = opened.convert("RGB")
-        self.preview = self.image.copy()
-        self.preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+        self.source_preview = self.image.copy()
+        self.source_preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+        self.design = self.image.size
+        self.preview = self.source_preview
         self.preview_qimage = pil_to_qimage(self.preview)
         self.poster = self._initial_poster()
         self.placements: list[Any] = []
@@ -315,7 +318,9 @@ class PosterPanel(QDialog):
 
     def _layer_moved(self, role: str, x: float, y: float) -> None:
         layer = self.poster.layer(role)
-        layer.x, layer.y = x, y
+        shown = next((p.block.layer for p in self.placements if p.role == role), layer)
+        layer.x, layer.y, layer.align = x, y, shown.align  # x is the anchor of the alignment shown
+        self.select_layer(role)
         self.relayout()
 
     def auto_layout(self) -> None:
@@ -330,11 +335,11 @@ class PosterPanel(QDialog):
     def relayout(self) -> None:
         """Lay the poster out at the picture's size on the preview's pixels and redraw."""
         try:
-            self.placements = layout(self.preview, self.poster, self.image.width, self.image.height)
+            self.placements = layout(self.preview, self.poster, *self.design)
         except FontError as exc:
             self.contrast_label.setText(f"<span style='color:#d9534f'>{exc}</span>")
             return
-        self.canvas.set_content(self.preview_qimage, self.image.size, self.placements, self.poster.safe_area)
+        self.canvas.set_content(self.preview_qimage, self.design, self.placements, self.poster.safe_area)
         lines = []
         for place in self.placements:
             colour = "#2e7d32" if place.contrast.ok else "#d9534f"
@@ -364,7 +369,14 @@ class PosterPanel(QDialog):
                            self.bleed_spin.value())
 
     def _update_print_check(self, *_args: Any) -> None:
-        check = print_check(self.image.size, self.paper())
+        """The paper's print check, and the preview cropped to the paper as the exports are."""
+        paper = self.paper()
+        self.design = paper.pixels(PRINT_DPI)
+        self.preview = analysis_picture(self.source_preview, self.design)
+        self.preview_qimage = pil_to_qimage(self.preview)
+        if self.placements:
+            self.schedule_relayout()
+        check = print_check(self.image.size, paper)
         self.print_label.setText(check.message)
         self.print_label.setStyleSheet("" if check.ok else "color: #b26a00")
 
@@ -387,8 +399,8 @@ class PosterPanel(QDialog):
                                                   should_cancel=ctx.should_cancel)[0])
 
     def export_image(self, path: str | Path, size: tuple[int, int] | None = None) -> Any:
-        """Write PNG/JPEG/WebP (from the suffix) at size (default the picture's) on a pool thread."""
-        poster, params = self.poster_for_saving(), self.params
+        """Write PNG/JPEG/WebP (from the suffix) at size (default the paper at 300 DPI) on a pool thread."""
+        poster, params, size = self.poster_for_saving(), self.params, size or self.design
         return self._start(lambda ctx: export_raster(self.image, poster, path, size, params, on_progress=ctx.progress,
                                                      should_cancel=ctx.should_cancel)[0])
 

@@ -190,6 +190,7 @@ def place_blocks(image: Image.Image, poster: Poster, width: float, height: float
     if group and any(role in placed for role in ("title", "subtitle")):  # follow the placed one
         anchor = placed.get("title") or placed.get("subtitle")
         for layer in group:
+            layer = _with_align(layer, anchor.layer.align)  # lines up under (or over) the placed one
             block = measure(layer, width, height, (safe[2] - safe[0]) * layer.max_width)
             below = anchor.top + anchor.height + 0.35 * anchor.font.pixelSize()
             block.move_to_anchor(anchor.anchor_x, below if layer.role == "subtitle" else anchor.top - block.height)

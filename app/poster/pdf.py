@@ -66,6 +66,13 @@ def print_check(source_size: tuple[int, int], paper: Paper) -> PrintCheck:
     return PrintCheck(tuple(source_size), needed, PRINT_DPI / scale)
 
 
+def analysis_picture(image: Image.Image, design: tuple[int, int]) -> Image.Image:
+    """The picture cropped to the design's aspect ratio at about its own resolution: what the layout
+    reads, the same for the PDF, the image exports and the panel's preview of a paper."""
+    scale = min(1.0, max(image.size) / max(design))
+    return fit_image(image, (max(1, round(design[0] * scale)), max(1, round(design[1] * scale))))
+
+
 def _mm_to_px(mm: float, dpi: int) -> float:
     return mm / MM_PER_INCH * dpi
 
@@ -181,10 +188,8 @@ def export_pdf(image: Image.Image, poster: Poster, paper: Paper, path: str | os.
     if cancelled():
         raise Cancelled("export cancelled; nothing was written")
     progress(1, 4, "laying out the text")
-    inset = round(_mm_to_px(paper.bleed_mm, dpi))
     trim_px = paper.pixels(dpi)
-    trim_picture = picture.crop((inset, inset, inset + trim_px[0], inset + trim_px[1]))
-    placements = layout(trim_picture, poster, *trim_px)
+    placements = layout(analysis_picture(image, trim_px), poster, *trim_px)
     if cancelled():
         raise Cancelled("export cancelled; nothing was written")
     progress(2, 4, "writing the PDF")
