@@ -3,7 +3,7 @@
 record (non-destructive: the picture stays, the text is data) and exported to PDF or PNG/JPEG/WebP
 on a pool thread with progress and cancel.
 
-May import: PySide6, app.poster, app.metadata, ui.tasks, ui.poster_canvas; no torch, nothing from model/.
+May import: PySide6, app.poster, app.presets, app.paths, ui.tasks, ui.poster_canvas; no torch, nothing from model/.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox, QColorDialog, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFontComboBox, QFormLayout,
-    QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
+from app import paths
 from app.poster.layout import layout
 from app.poster.model import (
     ALIGNS, EFFECTS, PAPERS_MM, ROLES, SAFE_AREAS, Poster, PosterError, default_layer, parse_paper, poster_from_params,
@@ -29,6 +30,7 @@ from app.poster.model import PRINT_DPI
 from app.poster.pdf import analysis_picture, export_pdf, print_check
 from app.poster.render import Cancelled, PosterExportError, export_raster, pil_to_qimage
 from app.poster.text import FontError, register_bundled_fonts
+from app.presets import Preset, PresetError, load_presets, preset_filename, save_preset
 from ui.poster_canvas import PosterCanvas
 from ui.tasks import TaskContext, run_task
 
@@ -106,7 +108,7 @@ class PosterPanel(QDialog):
             self.layer_combo.addItem(role.capitalize(), role)
         self.layer_combo.currentIndexChanged.connect(lambda _i: self.select_layer(self.layer_combo.currentData()))
         self.text_edit = QPlainTextEdit()
-        self.text_edit.setFixedHeight(56)
+        self.text_edit.setFixedHeight(50)
         self.text_edit.setPlaceholderText("Type the text; Enter starts a new line")
         self.font_combo = QFontComboBox()
         self.weight_combo = QComboBox()
@@ -172,8 +174,18 @@ class PosterPanel(QDialog):
         self.contrast_label = QLabel()
         self.contrast_label.setWordWrap(True)
         self.contrast_label.setTextFormat(Qt.TextFormat.RichText)
+        self.preset_combo = QComboBox()
+        self.preset_combo.setToolTip("Use the look (fonts, colours, positions) a preset carries; your texts stay")
+        self.preset_combo.activated.connect(lambda index: self.apply_layout(self.preset_combo.itemData(index)))
+        self.save_layout_button = QPushButton("Save as preset…")
+        self.save_layout_button.clicked.connect(self._choose_preset_name)
+        self.refresh_layout_presets()
+        preset_row = QHBoxLayout()
+        preset_row.addWidget(self.preset_combo, 1)
+        preset_row.addWidget(self.save_layout_button)
         form.addRow("Safe area", self.safe_combo)
         form.addRow(self.auto_button)
+        form.addRow("Look", preset_row)
         form.addRow("Contrast", self.contrast_label)
         return group
 
@@ -345,6 +357,53 @@ class PosterPanel(QDialog):
             colour = "#2e7d32" if place.contrast.ok else "#d9534f"
             lines.append(f"<span style='color:{colour}'>{'✓' if place.contrast.ok else '✗'} {place.contrast.message}</span>")
         self.contrast_label.setText("<br>".join(lines) or "Type a title to start.")
+
+    # -- looks kept in presets ---------------------------------------------------------------
+
+    def refresh_layout_presets(self) -> None:
+        """The user's presets that carry a poster layout, in the Look list."""
+        self.preset_combo.clear()
+        self.preset_combo.addItem("From a preset…", None)
+        for path in sorted(paths.user_presets_dir().glob("*.preset.json")):
+            try:
+                found = load_presets(path)
+            except PresetError:
+                continue
+            for preset in found:
+                if preset.poster:
+                    self.preset_combo.addItem(preset.name, preset.poster)
+
+    def apply_layout(self, poster_data: dict | None) -> None:
+        """Take a preset's look: every layer's style and position; the texts typed here stay."""
+        if not poster_data:
+            return
+        look = Poster.from_dict(poster_data)
+        for layer in look.layers:
+            mine = self.poster.layer(layer.role)
+            if mine is not None and mine.text.strip():
+                layer.text = mine.text
+        have = {layer.role for layer in look.layers}
+        look.layers += [layer for layer in self.poster.layers if layer.role not in have]
+        look.layers.sort(key=lambda layer: ROLES.index(layer.role))
+        self.poster = look
+        self.safe_combo.setCurrentIndex(SAFE_AREAS.index(look.safe_area))
+        self.select_layer(self.layer_combo.currentData())
+        self.relayout()
+
+    def _choose_preset_name(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save look as preset", "Preset name:")
+        if ok and name.strip():
+            self.save_layout_preset(name.strip())
+
+    def save_layout_preset(self, name: str) -> Path:
+        """Keep this poster's look in a preset (with the picture's prompt) in the user's presets."""
+        params = self.params
+        preset = Preset(name=name, prompt=str(params.get("prompt") or name), negative=str(params.get("negative") or ""),
+                        poster=self.poster_for_saving().to_dict())
+        path = save_preset(preset, paths.user_presets_dir() / preset_filename(name))
+        self.refresh_layout_presets()
+        self.result_label.setText(f"Saved the look as the preset “{name}”.")
+        return path
 
     # -- keeping -----------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ May import: PySide6.QtCore/QtGui, resources; no QtWidgets, no torch.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 
@@ -33,9 +32,8 @@ class FontError(ValueError):
 
 def ensure_gui() -> None:
     """A QGuiApplication for font work: the running one, else an offscreen one made here."""
-    if QGuiApplication.instance() is None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        _APP.append(QGuiApplication(["sigma-studio-poster"]))
+    if QGuiApplication.instance() is None:  # text needs no display: offscreen, whatever the environment says
+        _APP.append(QGuiApplication(["sigma-studio-poster", "-platform", "offscreen"]))
 
 
 def fonts_dir():

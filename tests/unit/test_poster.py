@@ -361,3 +361,25 @@ def test_poster_is_a_cli_command():
 def test_layer_defaults_are_valid():
     for role in ("title", "subtitle", "footer"):
         TextLayer(role=role).validate()
+
+
+def test_main_py_routes_poster_and_writes_a_pdf_without_a_display(tmp_path):
+    """The real entry point in a fresh process: no QApplication made by the test, no display."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    split_image("bottom", (210, 297)).save(tmp_path / "in.png")
+    env = {**os.environ, "QT_QPA_PLATFORM": "", "DISPLAY": ""}
+    command = [sys.executable, str(root / "main.py"), "poster", str(tmp_path / "in.png"), "--title", "From main",
+               "--paper", "a4-portrait", "--crop-marks", "--out", str(tmp_path / "out.pdf")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout and "will print at" in done.stderr
+    assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
+    bad = subprocess.run(command[:-1] + [str(tmp_path / "out.txt")], capture_output=True, text=True, env=env,
+                         cwd=root, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.txt").exists()

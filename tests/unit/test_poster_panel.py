@@ -137,3 +137,24 @@ def test_the_main_window_opens_the_poster_panel_for_the_selected_image(qtbot, ga
     assert len(panels) == 1 and Path(panels[0].image_path) == record.path
     panels[0].close()
     window.shutdown()
+
+
+def test_a_look_saved_as_a_preset_is_used_again(qtbot, gallery):
+    from app import paths
+    from app.presets import load_presets
+
+    first = open_panel(qtbot, gallery, add_picture(gallery))
+    first.text_edit.setPlainText("First poster")
+    title = first.poster.layer("title")
+    title.family, title.colour, title.effect, title.x, title.y = "EB Garamond", "#ffcc00", "shadow", 0.5, 0.62
+    path = first.save_layout_preset("Gold serif")
+    assert path.parent == paths.user_presets_dir()
+    assert load_presets(path)[0].poster["layers"][0]["family"] == "EB Garamond"
+    second = open_panel(qtbot, gallery, add_picture(gallery))
+    second.text_edit.setPlainText("Second poster")
+    index = second.preset_combo.findText("Gold serif")
+    assert index > 0
+    second.apply_layout(second.preset_combo.itemData(index))
+    layer = second.poster.layer("title")
+    assert (layer.text, layer.family, layer.colour, layer.effect) == ("Second poster", "EB Garamond", "#ffcc00", "shadow")
+    assert (layer.x, layer.y) == (0.5, 0.62) and second.text_edit.toPlainText() == "Second poster"
