@@ -101,9 +101,10 @@ class PosterCanvas(QWidget):
         painter.drawRect(QRectF(target.left() + left * k, target.top() + top * k, (right - left) * k, (bottom - top) * k))
         for place in self.placements:
             if place.role == self.selected:
-                l, t, r, b = place.block.band_rect()
+                left, top, right, bottom = place.block.band_rect()
                 painter.setPen(QPen(QColor("#3d7bd9"), 2))
-                painter.drawRect(QRectF(target.left() + l * k, target.top() + t * k, (r - l) * k, (b - t) * k))
+                painter.drawRect(QRectF(target.left() + left * k, target.top() + top * k,
+                                        (right - left) * k, (bottom - top) * k))
         painter.setPen(QPen(QColor("#ff3da5"), 1))
         for axis, value in self.guides:
             if axis == "x":

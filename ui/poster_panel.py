@@ -17,16 +17,39 @@ from PIL import Image
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
-    QCheckBox, QColorDialog, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFontComboBox, QFormLayout,
-    QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFontComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app import paths
 from app.poster.layout import layout
 from app.poster.model import (
-    ALIGNS, EFFECTS, PAPERS_MM, ROLES, SAFE_AREAS, Poster, PosterError, default_layer, parse_paper, poster_from_params,
+    ALIGNS,
+    EFFECTS,
+    PRINT_DPI,
+    ROLES,
+    SAFE_AREAS,
+    Poster,
+    PosterError,
+    default_layer,
+    parse_paper,
+    poster_from_params,
 )
-from app.poster.model import PRINT_DPI
 from app.poster.pdf import analysis_picture, export_pdf, print_check
 from app.poster.render import Cancelled, PosterExportError, export_raster, pil_to_qimage
 from app.poster.text import FontError, register_bundled_fonts
@@ -409,7 +432,7 @@ class PosterPanel(QDialog):
 
     def poster_for_saving(self) -> Poster:
         """The poster without empty layers."""
-        return dataclasses.replace(self.poster, layers=[dataclasses.replace(l) for l in self.poster.layers if l.text.strip()])
+        return dataclasses.replace(self.poster, layers=[dataclasses.replace(layer) for layer in self.poster.layers if layer.text.strip()])
 
     def save(self) -> Any:
         """Keep the text layers with the gallery record (database and PNG metadata)."""

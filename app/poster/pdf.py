@@ -23,7 +23,16 @@ from PySide6.QtGui import QColor, QPageLayout, QPageSize, QPainter, QPdfWriter, 
 from ..atomic import _create_temp
 from .layout import Placement, layout
 from .model import MM_PER_INCH, PRINT_DPI, Paper, Poster
-from .render import Cancelled, CancelFn, PosterExportError, ProgressFn, check_space, fit_image, paint_placements, pil_to_qimage
+from .render import (
+    CancelFn,
+    Cancelled,
+    PosterExportError,
+    ProgressFn,
+    check_space,
+    fit_image,
+    paint_placements,
+    pil_to_qimage,
+)
 from .text import ensure_gui
 
 POINTS_PER_INCH = 72.0
