@@ -109,7 +109,7 @@ def add_print_boxes(path: Path, page_pt: tuple[float, float], trim_px: QRectF, b
     startxref = re.findall(rb"startxref\s+(\d+)", data)
     trailer = re.findall(rb"trailer\s*<<(.*?)>>\s*startxref", data, re.S)
     if not match or not startxref or not trailer:
-        raise PosterExportError(f"Cannot add the trim and bleed boxes to {path.name}: unexpected PDF layout")
+        raise PosterExportError(f"Cannot finish {path.name}: the PDF Qt wrote is incomplete (is the disk full?)")
     number, body = match.group(1), match.group(2)
     media = re.search(rb"/MediaBox\s*\[\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s*\]", body)
     if not media:
