@@ -519,6 +519,7 @@ class PosterPanel(QDialog):
 
     def _done(self, result: tuple[Path, float]) -> None:
         path, seconds = result
+        self._set_running(False)  # before export_finished: listeners see the panel idle again
         self.result_label.setText(f"Wrote {path} in {seconds:.1f} s")
         self.export_finished.emit(Path(path))
 
@@ -529,6 +530,7 @@ class PosterPanel(QDialog):
             message = str(exc)
         else:
             message = f"Export failed: {exc}"
+        self._set_running(False)
         self.result_label.setText(f"<span style='color:#d9534f'>{message}</span>")
         self.export_finished.emit(message)
 
