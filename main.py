@@ -1,4 +1,4 @@
-"""Sigma Studio entry point: `generate` / `models` -> the command line (app.cli); anything else -> the
+"""Sigma Studio entry point: `generate` / `models` / `poster` -> the command line (app.cli); anything else -> the
 studio window (app.bootstrap, the composition root). See docs/DESIGN.md, Contract 1."""
 
 from __future__ import annotations

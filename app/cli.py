@@ -1,4 +1,4 @@
-"""The command line (docs/DESIGN.md Contract 1): `generate` and `models`.
+"""The command line (docs/DESIGN.md Contract 1): `generate`, `models` and `poster` (app.poster.cli).
 
 Exit codes: 0 success; 2 bad arguments or input (one line on stderr, no output file);
 1 a failure while running (clear message, no partial output file). main.py hands it every argv
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     gen.add_argument("--out", default=".", help="output file (.png/.jpg/.webp) or folder")
     sub.add_parser("models", help="known and installed models, where they live")
+    from app.poster.cli import add_parser as add_poster_parser  # issue 13: `poster`
+
+    add_poster_parser(sub)
     return parser
 
 
@@ -242,6 +245,10 @@ def run_cli(argv: list[str]) -> int:
             return cmd_generate(args)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "poster":
+            from app.poster.cli import cmd_poster
+
+            return cmd_poster(args)
         parser.print_help()
         return 2
     except (UsageError, BadRequest, SourceError) as error:

@@ -4,7 +4,8 @@ Every file keeps its Contract-2 metadata (the generation settings plus an `expor
 written atomically, and never silently replaces an existing file. Crop and fit are Pillow's
 ImageOps.fit / ImageOps.pad; only the smart crop (most detail) is ours.
 
-May import: Pillow, numpy (lazily), app.metadata; no Qt, no torch.
+May import: Pillow, numpy (lazily), app.metadata; app.poster (QtGui) lazily, only for records that
+carry a poster; no QtWidgets, no torch.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ExportOptions:
     quality: int = 92
     template: str = DEFAULT_TEMPLATE
     overwrite: bool = False
+    poster: bool = True  # draw a record's poster text (re-flowed to each size) into its exports
 
     @property
     def formats(self) -> tuple[str, ...]:
@@ -379,11 +381,13 @@ def _write(item: ExportItem, options: ExportOptions, source: Image.Image) -> Pat
         stem = re.sub(r" \(\d+\)$", "", dest.stem)
         dest = _free_path(dest.parent, stem, dest.suffix, set(), overwrite=False)
     image = resize_to_target(source, item.target, options.fit, options.pad_color)
+    params = _export_params(item, options)
+    image = _with_poster(image, params, options)
     if item.fmt == "jpeg" and image.mode != "RGB":
         image = image.convert("RGB")
     try:
         return Path(metadata.save_image(
-            image, dest, _export_params(item, options), fmt=item.fmt,
+            image, dest, params, fmt=item.fmt,
             quality=int(options.quality), dpi=item.target.dpi,
         ))
     except metadata.MetadataError as exc:
@@ -392,6 +396,23 @@ def _write(item: ExportItem, options: ExportOptions, source: Image.Image) -> Pat
         raise ExportError(f"Cannot write {dest}: permission denied. Choose another folder.") from exc
     except OSError as exc:
         raise ExportError(f"Cannot write {dest}: {exc.strerror or exc}.") from exc
+
+
+def _with_poster(image: Image.Image, params: dict, options: ExportOptions) -> Image.Image:
+    """image with the record's poster drawn in, laid out afresh for this size (issue 13); the poster
+    is dropped from params when it is not drawn."""
+    if not params.get("poster"):
+        return image
+    if not options.poster:
+        params.pop("poster")
+        return image
+    from .poster.model import Poster, PosterError
+    from .poster.render import render_image
+
+    try:
+        return render_image(image, Poster.from_dict(params["poster"]))[0]
+    except (PosterError, ValueError) as exc:  # FontError is a ValueError
+        raise ExportError(f"Cannot draw the poster text: {exc}") from exc
 
 
 def export_one(item: ExportItem, options: ExportOptions) -> Path:

@@ -3,8 +3,9 @@
 A preset file is UTF-8 JSON named `NAME.preset.json` holding one preset object or a list of them:
 {"format": "sigma-studio-preset", "version": 1, "name": ..., "prompt": ..., "negative": "",
  "size": "3840x2160", "steps": 20, "guidance": 4.5, "seed": null, "style": null}
+and optionally "poster": a poster layout (text layers, safe area), as in Contract 2's `poster`.
 
-May import: app.paths, app.atomic, app.settings, app.sizes; no Qt, no torch.
+May import: app.paths, app.atomic, app.settings, app.sizes, app.poster.model; no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Preset:
     guidance: float = DEFAULT_GUIDANCE
     seed: int | None = None
     style: str | None = None
+    poster: dict | None = None  # a poster layout (app.poster.model.Poster.to_dict), issue 13
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -146,7 +148,19 @@ def _preset_from_dict(data: dict[str, Any], where: str, default_name: str) -> Pr
         style = _style_name(style, where) if style.strip() else None
 
     negative = _text(data, "negative", where, "")
-    return Preset(name, prompt, negative, size, steps, float(guidance), seed, style)
+    return Preset(name, prompt, negative, size, steps, float(guidance), seed, style, _poster(data, where))
+
+
+def _poster(data: dict[str, Any], where: str) -> dict | None:
+    """The preset's poster layout, validated (app.poster.model), or None."""
+    from .poster.model import Poster, PosterError
+
+    if data.get("poster") is None:
+        return None
+    try:
+        return Poster.from_dict(data["poster"]).to_dict()
+    except PosterError as exc:
+        raise PresetError(f'{where}: "poster": {exc}') from None
 
 
 def _stem(source_name: str) -> str:
@@ -233,6 +247,7 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
         "guidance": preset.guidance,
         "seed": preset.seed,
         "style": preset.style,
+        **({"poster": preset.poster} if preset.poster else {}),
     }
 
 

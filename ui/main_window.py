@@ -145,6 +145,8 @@ class MainWindow(DropHandlerMixin, QMainWindow):
                                                  "Copy images (PNG, JPEG, WebP) into the gallery with their settings")
         self.export_action = self._action("Export selected…", self.export_selected, "Ctrl+E",
                                           "Export the images selected in the gallery")
+        self.poster_action = self._action("Make a poster…", self.gallery_panel.poster_selected, "Ctrl+P",
+                                          "Put a title over the image selected in the gallery; export PDF or images")
         self.settings_action = self._action("Settings…", self.open_settings, "Ctrl+,")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -161,6 +163,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         file_menu.addAction(self.import_action)
         file_menu.addAction(self.import_images_action)
         file_menu.addAction(self.export_action)
+        file_menu.addAction(self.poster_action)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
@@ -197,6 +200,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         panel = self.gallery_panel
         panel.use_settings.connect(self.apply_params)
         panel.export_requested.connect(self.open_export)
+        panel.poster_requested.connect(self.open_poster)
         panel.status_message.connect(self.show_status)
 
     def _restore_settings(self) -> None:
@@ -514,6 +518,12 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         dialog = self._keep_dialog(ExportDialog(records, self.settings, self))
         dialog.open()
         return dialog
+
+    def open_poster(self, record: Any) -> QWidget | None:
+        """The poster panel for a gallery record; a poster kept with it opens editable again."""
+        from ui.poster_panel import open_poster_panel  # on demand: keeps the window's start light
+
+        return open_poster_panel(self, record, self.gallery, self._keep_dialog, self.gallery_panel.refresh, self.banner)
 
     def open_settings(self) -> QWidget:
         """File ▸ Settings…"""

@@ -418,6 +418,22 @@ class Gallery:
         if cursor.rowcount == 0:
             raise GalleryError(f"Image {id} is not in the gallery (it may have been deleted).")
 
+    def set_poster(self, id: int, poster: dict | None) -> Record:
+        """Keep a poster (app.poster.model.Poster.to_dict) with a record, or remove it (None): in the
+        record's params and in its PNG's Contract-2 metadata (pixels untouched); returns the record."""
+        record = self._require(id)
+        params = {key: value for key, value in record.params.items() if key != "poster"}
+        if poster:
+            params["poster"] = poster
+        if record.path.suffix.lower() == ".png" and record.path.is_file():
+            with Image.open(record.path) as opened:
+                opened.load()
+                image = opened.copy()
+            metadata.save_image(image, record.path, params, fmt="png", dpi=params.get("dpi"))
+        with self._write_lock, self._conn() as conn:
+            conn.execute("UPDATE images SET params = ? WHERE id = ?", (json.dumps(params, default=str), id))
+        return self._require(id)
+
     def thumbnail(self, id: int) -> Path:
         """Path of the record's thumbnail, regenerated from the image when it is missing."""
         record = self._require(id)

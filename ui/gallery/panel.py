@@ -81,6 +81,7 @@ class GalleryPanel(QWidget):
 
     use_settings = Signal(dict)
     export_requested = Signal(list)
+    poster_requested = Signal(object)  # one record: the poster panel (issue 13)
     status_message = Signal(str)
 
     def __init__(self, gallery: Any, parent: QWidget | None = None) -> None:
@@ -181,6 +182,7 @@ class GalleryPanel(QWidget):
         self.delete_action = self._action("Delete", self.delete_selected, QKeySequence.StandardKey.Delete)
         self.undo_action = self._action("Undo delete", self.undo_delete, QKeySequence.StandardKey.Undo)
         self.export_action = self._action("Export selected…", self.export_selected, "Ctrl+E")
+        self.poster_action = self._action("Make a poster…", self.poster_selected)
         self._update_actions()
 
     def _update_actions(self, *_args: Any) -> None:
@@ -189,6 +191,7 @@ class GalleryPanel(QWidget):
                        self.export_action):
             action.setEnabled(count > 0)
         self.use_action.setEnabled(count == 1)
+        self.poster_action.setEnabled(count == 1)
         self.undo_action.setEnabled(bool(self._undo_tokens))
 
     def _context_menu(self, pos: QPoint) -> None:
@@ -199,7 +202,7 @@ class GalleryPanel(QWidget):
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         for action in (self.open_action, self.reveal_action, self.use_action, None, self.favourite_action,
-                       self.delete_action, self.undo_action, None, self.export_action):
+                       self.delete_action, self.undo_action, None, self.export_action, self.poster_action):
             if action is None:
                 menu.addSeparator()
             else:
@@ -317,6 +320,12 @@ class GalleryPanel(QWidget):
             self.export_requested.emit(records)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def poster_selected(self) -> None:
+        """Context menu ▸ Make a poster…: the poster panel for the one selected record."""
+        records = self.selected_records()
+        if len(records) == 1:
+            self.poster_requested.emit(records[0])
 
     def _toggle_star(self, index: QModelIndex) -> None:
         if index.isValid():
