@@ -12,7 +12,10 @@ cache, paths.thumbnail_dir(). Paths are stored relative to these folders, so the
 The worker writes a record with `Gallery.add` (app.worker.Worker._store); the UI reads, stars and
 deletes through the same object from the UI thread.
 
-May import: sqlite3, Pillow, app.metadata, app.paths, app.atomic, app.gallery.schema; no Qt.
+A damaged database is set aside and rebuilt from the images' metadata, a read-only one is opened
+for reading (app.gallery.recovery); `notice` says which. Connections come from a small pool.
+
+May import: sqlite3, Pillow, app.metadata, app.paths, app.atomic, app.gallery.schema, .recovery; no Qt.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import metadata, paths
 from ..atomic import atomic_write
-from . import schema
+from . import recovery, schema
 from .schema import _RECORD_COLUMNS, DB_NAME, INSERT_SQL, DeleteToken, GalleryError, Record
 
 IMAGES_DIR = "images"
@@ -145,27 +148,45 @@ class Gallery:
         self._pool_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
-        with self._write_lock, self._db() as conn:
-            schema.migrate(conn, self.db_path)
+        self.read_only = False
+        self.notice: str | None = None  # what the window should say about how the gallery opened
+        self.has_fts = False
+        recovery.open_or_recover(self)
+
+    def _prepare(self) -> None:
+        """Migrate, check and inspect the database (raw sqlite3 errors, for recovery.open_or_recover)."""
+        conn = self._open()
+        try:
+            recovery.check(conn)  # before any write: a damaged file is kept as it was found
+            if not self.read_only:
+                with self._write_lock:
+                    schema.migrate(conn, self.db_path)
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    conn.execute(f"PRAGMA user_version = {int(version)}")  # fails at once when read-only
             self.has_fts = bool(
                 conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_fts'").fetchone()
             )
+        except BaseException:
+            conn.close()
+            raise
+        with self._pool_lock:
+            self._idle.append(conn)
 
     # -- connections ------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
-        """A new connection to the database (WAL, foreign keys on)."""
-        try:
-            conn = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise GalleryError(f"Cannot open the gallery database {self.db_path}: {exc}.") from exc
+        """A new connection to the database (WAL, foreign keys on); raw sqlite3 errors."""
+        if self.read_only:
+            return sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro&immutable=1", uri=True, timeout=30,
+                                   check_same_thread=False)
+        conn = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
+        except BaseException:
             conn.close()
-            raise GalleryError(f"Cannot open the gallery database {self.db_path}: {exc}.") from exc
+            raise
         return conn
 
     @contextmanager
@@ -181,7 +202,10 @@ class Gallery:
                 raise GalleryError("The gallery is closed.")
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = self._open()
+            try:
+                conn = self._open()
+            except sqlite3.Error as exc:
+                raise GalleryError(f"Cannot open the gallery database {self.db_path}: {exc}.") from exc
         try:
             yield conn
         except sqlite3.DatabaseError as exc:
@@ -199,6 +223,8 @@ class Gallery:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A pooled connection inside the write lock and one transaction (commit, or roll back)."""
+        if self.read_only:
+            raise GalleryError(self.notice or f"The gallery {self.db_path} is read-only.")
         with self._write_lock, self._db() as conn, conn:
             yield conn
 
@@ -433,6 +459,11 @@ class Gallery:
         with self._db() as conn:
             rows = conn.execute(f"SELECT id FROM images WHERE {where} ORDER BY id {order}", args).fetchall()
         return [row[0] for row in rows]
+
+    def all_paths(self) -> list[str]:
+        """The stored (relative) image path of every record, deleted ones too."""
+        with self._db() as conn:
+            return [row[0] for row in conn.execute("SELECT path FROM images").fetchall()]
 
     def missing(self) -> list[int]:
         """Ids of visible records whose image file is no longer on disk."""
