@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .. import metadata, paths
 from ..atomic import atomic_write
@@ -270,7 +270,7 @@ class Gallery:
          created, favourite, params) = row
         try:
             params_dict = json.loads(params) if params else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             params_dict = {}
         return Record(
             id=id_, path=self._abs(path), thumb_path=self._abs_thumb(thumb), prompt=prompt,
@@ -359,7 +359,9 @@ class Gallery:
                 opened.load()
                 image = opened.copy()
                 fmt = (opened.format or "").lower()
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except Image.DecompressionBombError as exc:
+            raise GalleryError(f"Cannot import {src}: the image is too large to open safely.") from exc
+        except Exception as exc:  # noqa: BLE001 - any file Pillow cannot read is refused by name
             raise GalleryError(
                 f"Cannot import {src}: it is not an image Sigma Studio can read "
                 "(use PNG, JPEG or WebP)."
@@ -496,7 +498,7 @@ class Gallery:
             with Image.open(record.path) as opened:
                 opened.draft("RGB", (THUMB_SIZE, THUMB_SIZE))
                 _write_thumbnail(opened, record.thumb_path)
-        except (UnidentifiedImageError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - unreadable, damaged or too large: the grid shows why
             raise GalleryError(f"Cannot read {record.path} to make its thumbnail: {exc}") from exc
         return record.thumb_path
 
