@@ -16,11 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import BadRequest, Cancelled, EngineError, SourceError
-from model.request import GenerationRequest
+from model.request import (
+    COUNT_LIMITS,
+    GUIDANCE_LIMITS,
+    SEED_LIMITS,
+    STEPS_LIMITS,
+    GenerationRequest,
+    validate_request,
+)
 from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
 
 __all__ = [
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
+    "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS",
     "GRID", "MAX_SIDE", "MIN_SIDE", "check_size", "largest_makeable", "parse_size", "snap_to_grid",
     "make_engine", "validate_request", "list_models", "download_model", "validate_import", "runtime_summary",
 ]
@@ -57,13 +65,6 @@ def _leave_a_core_for_the_ui() -> None:
     cores = os.cpu_count() or 1
     if cores > 1 and torch.get_num_threads() >= cores:
         torch.set_num_threads(cores - 1)
-
-
-def validate_request(request: GenerationRequest) -> None:
-    """Raise BadRequest for a request the engine would refuse (the CLI checks before loading a model)."""
-    from model.inference.engine import validate_request as check
-
-    check(request)
 
 
 # ------------------------------------------------------------ model sources (the model manager; pool threads)

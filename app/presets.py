@@ -4,7 +4,8 @@ A preset file is UTF-8 JSON named `NAME.preset.json` holding one preset object o
 {"format": "sigma-studio-preset", "version": 1, "name": ..., "prompt": ..., "negative": "",
  "size": "3840x2160", "steps": 20, "guidance": 4.5, "seed": null, "style": null}
 
-May import: app.paths, app.atomic, app.safejson, app.settings, app.sizes; no Qt, no torch.
+May import: app.paths, app.atomic, app.safejson, app.settings, app.sizes, app.model_service (limits);
+no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from . import paths, safejson
 from .atomic import atomic_write_text
+from .model_service import SEED_LIMITS
 from .settings import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, STEPS_RANGE
 from .sizes import DEFAULT_SIZE, SizeError, resolve_size
 
@@ -28,7 +30,7 @@ PRESET_VERSION = 1
 PRESET_SUFFIX = ".preset.json"
 STYLES_FORMAT = "sigma-studio-styles"
 MAX_PRESET_FILE_BYTES = 1_000_000  # far above any real preset file; stops a dropped video being read
-MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
+MAX_SEED = SEED_LIMITS[1]  # the engine's (model/request.py, through app.model_service)
 MAX_FILENAME_CHARS = 100
 _WINDOWS_RESERVED = {
     "con",

@@ -1,6 +1,6 @@
 """Typed settings persisted as versioned JSON in the config folder, and the prompt history.
 
-May import: app.paths, app.atomic, app.safejson, app.sizes; no Qt, no torch.
+May import: app.paths, app.atomic, app.safejson, app.sizes, app.model_service (its limits); no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Any, NamedTuple
 
 from . import paths, safejson
 from .atomic import atomic_write_text
+from .model_service import GUIDANCE_LIMITS, STEPS_LIMITS
 from .sizes import DEFAULT_SIZE, SizeError, resolve_size
 
 SETTINGS_VERSION = 1
 DEFAULT_STEPS = 20  # DPM-Solver++ default of the released PixArt-Sigma pipelines
 DEFAULT_GUIDANCE = 4.5
-STEPS_RANGE = (1, 200)
-GUIDANCE_RANGE = (0.0, 50.0)
+STEPS_RANGE = STEPS_LIMITS  # one set of limits: model/request.py, through app.model_service
+GUIDANCE_RANGE = GUIDANCE_LIMITS
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 MEMORY_CHOICES = ("auto", "gpu", "offload", "sequential")
 KV_COMPRESS_CHOICES = ("auto", "off", "2", "4")
