@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names() -> tuple[str, ...]:
+    """The subcommands build_parser defines: main.py routes exactly these to run_cli (one list)."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return tuple(action.choices)
+    return ()
+
+
 def output_paths(out: str, seeds: list[int]) -> list[Path]:
     """Where each image goes: a folder -> sigma_SEED.png inside; a file -> FILE, or FILE-k for several."""
     target = Path(out).expanduser()
