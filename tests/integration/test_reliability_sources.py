@@ -52,3 +52,16 @@ def test_a_whole_single_file_still_resolves(tmp_path, make):
     path = make(tmp_path / ("ok.safetensors" if make is _safetensors else "ok.pth"))
     source = resolve_source(str(path), base="demo")
     assert source.kind == "single_file" and source.base is not None
+
+
+def test_the_prompt_cache_on_disk_stays_under_its_cap(tmp_path):
+    from model.inference import cache_files
+    from model.inference.prompt_cache import PromptCache
+
+    cache = PromptCache(tmp_path, capacity=2, disk_cap_bytes=3 * 4096 + 1000)
+    for i in range(10):
+        cache.put(PromptCache.key("m", f"prompt {i}", ""), {"embeds": torch.zeros(1024)})
+    files, size = cache_files.usage(tmp_path)
+    assert size <= 3 * 4096 + 1000 and 1 <= files <= 3
+    newest = PromptCache.key("m", "prompt 9", "")
+    assert (tmp_path / f"{newest}.safetensors").exists()
