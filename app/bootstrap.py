@@ -115,6 +115,7 @@ def run_studio(options: argparse.Namespace) -> int:
 
     from app.gallery import UNDO_WINDOW, Gallery
     from app.settings import Settings
+    from ui.leftovers import check_leftovers
     from ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "sigma-studio"])
@@ -134,6 +135,7 @@ def run_studio(options: argparse.Namespace) -> int:
 
     # The engine thread starts only now, after the window is on screen.
     QTimer.singleShot(0, lambda: window.start(options.model))
+    QTimer.singleShot(0, lambda: check_leftovers(window))  # crash leftovers, on a pool thread
     if options.quit_after_visible:
         QTimer.singleShot(QUIT_AFTER_VISIBLE_MS, window.close)
     interrupted = _close_on_ctrl_c(window)

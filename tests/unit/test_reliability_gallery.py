@@ -219,3 +219,51 @@ def test_main_py_starts_on_a_damaged_gallery(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert list(gallery.root.glob("gallery.sqlite3.damaged-*"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash leftovers: partial temp files, images without a record
+# ---------------------------------------------------------------------------------------------
+
+def _leftovers(gallery: Gallery) -> tuple[Path, Path, Path]:
+    """An old partial temp file, a fresh one (another window may be writing it), and an orphan image."""
+    from app import metadata
+
+    folder = gallery.images_dir / "2024-05"
+    folder.mkdir(parents=True, exist_ok=True)
+    old_tmp, new_tmp = folder / ".20240501_1_ab.1a2b3c4d.tmp.png", folder / ".20240501_2_cd.5e6f7a8b.tmp.png"
+    old_tmp.write_bytes(b"partial")
+    new_tmp.write_bytes(b"partial")
+    stamp = os.path.getmtime(old_tmp) - 2 * 3600
+    os.utime(old_tmp, (stamp, stamp))
+    orphan = folder / "20240501-120000_77_deadbeef.png"
+    metadata.save_image(make_image(64, 64, 77), orphan, make_params("an orphan", seed=77, width=64, height=64))
+    return old_tmp, new_tmp, orphan
+
+
+def test_sweep_removes_old_partial_files_and_finds_orphans(tmp_path):
+    from app.gallery import recovery
+
+    gallery = Gallery(tmp_path / "g")
+    kept = gallery.add(make_image(64, 64), make_params("kept", width=64, height=64))
+    old_tmp, new_tmp, orphan = _leftovers(gallery)
+    assert recovery.sweep_temp_files(gallery) == 1
+    assert not old_tmp.exists() and new_tmp.exists() and kept.path.exists()
+    assert recovery.orphans(gallery) == [orphan]
+    gallery.close()
+
+
+def test_the_studio_offers_to_readd_orphans_found_at_start(qtbot):
+    from tests.unit.test_main_window import make_window
+    from ui.leftovers import check_leftovers
+
+    gallery = Gallery()
+    old_tmp, _new_tmp, orphan = _leftovers(gallery)
+    window = make_window(qtbot, gallery)
+    check_leftovers(window)
+    qtbot.waitUntil(lambda: window.banner.action_button.isVisible(), timeout=10000)
+    assert not old_tmp.exists() and "1 image(s)" in window.banner.text.text()
+    window.banner.action_button.click()
+    qtbot.waitUntil(lambda: gallery.count() == 1, timeout=10000)
+    record = gallery.query()[0]
+    assert record.prompt == "an orphan" and record.seed == 77 and record.path == orphan
