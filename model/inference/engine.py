@@ -25,7 +25,7 @@ from PIL import Image
 from ..configs import T5_TOKENS
 from ..errors import BadRequest, Cancelled, EngineError
 from ..request import COUNT_LIMITS, SEED_LIMITS, STEPS_LIMITS, GenerationRequest, validate_request
-from ..resolution import check_size, snap_to_grid
+from ..resolution import snap_to_grid
 from . import memory
 from .kv_compress import attach, resolve_kv_factor
 from .prompt_cache import PromptCache

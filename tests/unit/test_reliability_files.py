@@ -4,7 +4,6 @@ prompt history, gallery import and the studio's start with such a file in the co
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
 import subprocess

@@ -8,11 +8,11 @@ import pytest
 
 from app import settings as settings_module
 from app.model_service import (
-    BadRequest,
-    GenerationRequest,
     GUIDANCE_LIMITS,
     SEED_LIMITS,
     STEPS_LIMITS,
+    BadRequest,
+    GenerationRequest,
     validate_request,
 )
 from app.presets import PresetError, parse_presets
