@@ -113,7 +113,7 @@ def run_studio(options: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.gallery import UNDO_WINDOW, Gallery
+    from app.gallery import UNDO_WINDOW, Gallery, GalleryError
     from app.settings import Settings
     from ui.leftovers import check_leftovers
     from ui.theme import apply_theme
@@ -125,7 +125,11 @@ def run_studio(options: argparse.Namespace) -> int:
 
     settings = Settings.load()
     apply_theme(app, settings.theme)
-    gallery = Gallery()
+    try:
+        gallery = Gallery()  # a damaged database is rebuilt, a read-only one opened for reading (gallery.notice)
+    except GalleryError as exc:  # newer schema, a folder that cannot be made: nothing to show the images in
+        print(f"Sigma Studio cannot open its gallery: {exc}", file=sys.stderr)
+        return 1
     window = build_window(settings, gallery)
     window.show()
     app.processEvents()  # map and paint the window now, before anything else runs
