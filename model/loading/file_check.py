@@ -65,6 +65,6 @@ def check_checkpoint_file(path: Path) -> None:
             _pth(path)
     except (OSError, ValueError, zipfile.BadZipFile, struct.error, RecursionError) as exc:
         raise SourceError(
-            f"{path} is not a usable checkpoint ({exc}): it may be truncated or not a PixArt-Σ "
+            f"{path} cannot be read as a checkpoint ({exc}): it may be truncated or not a PixArt-Σ "
             "transformer; download it again"
         ) from None
