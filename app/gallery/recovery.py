@@ -77,7 +77,9 @@ def set_aside(db_path: Path) -> Path:
 
 
 def _is_temp(path: Path) -> bool:
-    return path.name.startswith(".") and TEMP_MARK + "." in path.name or path.name.endswith(TEMP_MARK)
+    """Whether a file is an app.atomic temp file (`.NAME.XXXXXXXX.tmp.SUFFIX`, or `….tmp` without suffix)."""
+    name = path.name
+    return name.startswith(".") and (TEMP_MARK + "." in name or name.endswith(TEMP_MARK))
 
 
 def image_files(gallery: Any) -> list[Path]:
