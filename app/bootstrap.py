@@ -36,7 +36,26 @@ TIMING_ENV = "SIGMA_STUDIO_TIMING"
 TARGET_VISIBLE_S = 1.0
 HEAVY_MODULES = ("torch", "diffusers", "transformers")  # must load on the worker thread, after the window
 QUIT_AFTER_VISIBLE_MS = 50
-CLI_COMMANDS = ("generate", "models", "poster")
+
+
+def _cli_commands() -> tuple[str, ...]:
+    from app.cli import command_names  # argparse only: light
+
+    return command_names()
+
+
+CLI_COMMANDS = _cli_commands()  # the subcommands app.cli defines; adding one there routes it here
+
+
+def _existing_file(text: str) -> Path:
+    """argparse type for FILE: an existing file; anything else is a mistyped command or path (exit 2)."""
+    path = Path(text).expanduser()
+    if path.is_file():
+        return Path(text)
+    commands = ", ".join(CLI_COMMANDS)
+    if path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file")
+    raise argparse.ArgumentTypeError(f"{text!r} is neither a command ({commands}) nor an existing file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sigma-studio",
         description="Posters and wallpapers up to 4K with PixArt-Sigma: the studio window.",
-        epilog="Command line: `sigma-studio generate PROMPT [options]` and `sigma-studio models` "
-               "(see `sigma-studio generate --help`).",
+        epilog=f"Commands: {', '.join(CLI_COMMANDS)} (see `sigma-studio COMMAND --help`), "
+               "e.g. `sigma-studio generate PROMPT [options]`.",
     )
-    parser.add_argument("file", nargs="?", type=Path, metavar="FILE",
+    parser.add_argument("file", nargs="?", type=_existing_file, metavar="FILE",
                         help="a NAME.preset.json to load, or an image (PNG/JPEG/WebP) whose settings to restore")
     parser.add_argument("--model", metavar="SOURCE", default=None,
                         help="hub id, diffusers folder or .pth/.safetensors file (default: the configured model)")
@@ -107,8 +126,9 @@ def run_studio(options: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.gallery import UNDO_WINDOW, Gallery
+    from app.gallery import UNDO_WINDOW, Gallery, GalleryError
     from app.settings import Settings
+    from ui.leftovers import check_leftovers
     from ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "sigma-studio"])
@@ -119,7 +139,11 @@ def run_studio(options: argparse.Namespace) -> int:
 
     settings = Settings.load()
     apply_theme(app, settings.theme)
-    gallery = Gallery()
+    try:
+        gallery = Gallery()  # a damaged database is rebuilt, a read-only one opened for reading (gallery.notice)
+    except GalleryError as exc:  # newer schema, a folder that cannot be made: nothing to show the images in
+        print(f"Sigma Studio cannot open its gallery: {exc}", file=sys.stderr)
+        return 1
     window = build_window(settings, gallery)
     window.show()
     app.processEvents()  # map and paint the window now, before anything else runs
@@ -129,6 +153,7 @@ def run_studio(options: argparse.Namespace) -> int:
 
     # The engine thread starts only now, after the window is on screen.
     QTimer.singleShot(0, lambda: window.start(options.model))
+    QTimer.singleShot(0, lambda: check_leftovers(window))  # crash leftovers, on a pool thread
     if options.quit_after_visible:
         QTimer.singleShot(QUIT_AFTER_VISIBLE_MS, window.close)
     interrupted = _close_on_ctrl_c(window)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import tempfile
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
@@ -47,11 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--memory", default="auto", choices=["auto", "gpu", "offload", "sequential"])
     gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     gen.add_argument("--out", default=".", help="output file (.png/.jpg/.webp) or folder")
+    gen.add_argument("--force", action="store_true", help="overwrite existing files (default: pick a free name)")
     sub.add_parser("models", help="known and installed models, where they live")
     from app.poster.cli import add_parser as add_poster_parser  # issue 13: `poster`
 
     add_poster_parser(sub)
     return parser
+
+
+def command_names() -> tuple[str, ...]:
+    """The subcommands build_parser defines: main.py routes exactly these to run_cli (one list)."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return tuple(action.choices)
+    return ()
 
 
 def output_paths(out: str, seeds: list[int]) -> list[Path]:
@@ -73,6 +83,23 @@ def _check_out(out: str) -> None:
     parent = target if (target.is_dir() or not target.suffix) else target.parent
     if parent.exists() and not parent.is_dir():
         raise UsageError(f"--out {out}: {parent} is not a folder")
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:  # a real write, before any work: permissions, read-only disks and ACLs all answer here
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write to {existing} ({exc.strerror or exc})") from None
+
+
+def free_path(path: Path) -> Path:
+    """path, or NAME-2.SUFFIX, NAME-3.SUFFIX, ... when a file of that name exists (never overwrite)."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 def _resolve_size(args) -> object:
@@ -105,8 +132,7 @@ def cmd_generate(args) -> int:
         return 1
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    _write_images(result.images, plan, args.out)
-    return 0
+    return _write_images(result.images, plan, args.out, args.force)
 
 
 def _request(args, plan) -> object:
@@ -178,19 +204,29 @@ def _generate(engine, request, total_steps: int) -> object | None:
         bar.close()
 
 
-def _write_images(images: list, plan, out: str) -> None:
-    """Each image fitted to the exact target and written with its metadata; prints seed and path."""
-    from app.metadata import build_params, save_image
+def _write_images(images: list, plan, out: str, force: bool = False) -> int:
+    """Each image fitted to the exact target and written with its metadata; prints seed and path.
+
+    An existing file is kept (a free name is used) unless force. A failure while writing is one
+    line on stderr and exit 1; atomic writes leave no partial file."""
+    from app.metadata import MetadataError, build_params, save_image
     from app.sizes import fit_to_target
 
     paths = output_paths(out, [item.seed for item in images])
     for item, path in zip(images, paths):
         image = fit_to_target(item.image, plan)
         params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1]})
-        path.parent.mkdir(parents=True, exist_ok=True)
         fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
-        save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path = path if force else free_path(path)
+            save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
+        except (OSError, MetadataError) as error:
+            reason = getattr(error, "strerror", None) or error
+            print(f"error: cannot write {path}: {_one_line(reason)}", file=sys.stderr)
+            return 1
         print(f"seed {item.seed}: {path}")
+    return 0
 
 
 def cmd_models(_args) -> int:

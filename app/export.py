@@ -32,6 +32,7 @@ TEMPLATE_FIELDS = ("name", "w", "h", "seed", "id", "label", "date", "fmt")
 DEFAULT_TEMPLATE = "{name}_{w}x{h}_{seed}"
 NAME_MAX = 40
 STEM_MAX = 150  # leaves room for " (NN).webp" within every OS's 255-byte name limit
+MAX_SPEC_NUMBER = STEM_MAX  # a width or precision in a template field: no name is longer anyway
 SMART_ANALYSIS_SIDE = 256  # long side of the grey copy used to score smart-crop windows
 
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
@@ -157,6 +158,17 @@ def safe_filename(stem: str) -> str:
     return cleaned
 
 
+def _check_spec(template: str, spec: str) -> None:
+    """Refuse a format spec that nests fields or asks for a width or precision over MAX_SPEC_NUMBER:
+    `{w:>2147483647}` would build a 2 GB string on every keystroke in the export dialog."""
+    numbers = re.findall(r"\d+", spec)
+    if "{" in spec or any(len(n) > 3 or int(n) > MAX_SPEC_NUMBER for n in numbers):
+        raise ExportError(
+            f"The format {spec!r} in file-name template {template!r} is too wide: widths and "
+            f"precisions go up to {MAX_SPEC_NUMBER}, and fields cannot nest."
+        )
+
+
 def check_template(template: str) -> None:
     """Raise ExportError naming the first unknown or malformed field of a file-name template."""
     try:
@@ -166,9 +178,10 @@ def check_template(template: str) -> None:
             f"File-name template {template!r} is malformed ({exc}); write fields as {{name}} "
             "and a literal brace as {{ or }}."
         ) from exc
-    for _literal, field_name, _spec, _conversion in parsed:
+    for _literal, field_name, spec, _conversion in parsed:
         if field_name is None:
             continue
+        _check_spec(template, spec or "")
         if field_name not in TEMPLATE_FIELDS:
             shown = field_name or "{}"
             raise ExportError(

@@ -4,7 +4,8 @@ PNG: a `parameters` text chunk in the A1111 format (read by other tools) and a `
 chunk holding our JSON. JPEG and WebP: the JSON in EXIF UserComment. Reading prefers our JSON, then
 A1111 `parameters`; anything else is "no settings found" (None).
 
-May import: Pillow, app.atomic; no Qt, no torch.
+May import: Pillow, app.atomic, app.safejson; no Qt, no torch. Text read from a file is bounded
+(MAX_TEXT_CHARS, safejson) before it is parsed; any failure to read an image is a MetadataError.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import json
 import os
 import re
-import struct
 from datetime import datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, PngImagePlugin, UnidentifiedImageError
 
+from . import safejson
 from .atomic import atomic_write
 
 SAMPLER = "DPM++ 2M"  # A1111's name for the DPM-Solver++ multistep sampler we use
@@ -36,6 +37,8 @@ _CHARSET_ASCII = b"ASCII\0\0\0"
 _CHARSET_UNICODE = b"UNICODE\0"
 _CHARSET_JIS = b"JIS\0\0\0\0\0"
 _CHARSET_UNDEFINED = b"\0" * 8
+MAX_TEXT_CHARS = 1_000_000  # our JSON and A1111 text are a few KB; longer text is not settings
+MAX_SETTINGS_LINE = 8_000
 
 
 class MetadataError(ValueError):
@@ -134,13 +137,15 @@ NEGATIVE_PREFIX = "Negative prompt:"
 
 
 def _settings_pairs(line: str) -> list[tuple[str, str]]:
-    """The (key, value) pairs of an A1111 settings line."""
-    pairs = []
+    """The (key, value) pairs of an A1111 settings line (one longer than MAX_SETTINGS_LINE has none)."""
+    pairs: list[tuple[str, str]] = []
+    if len(line) > MAX_SETTINGS_LINE:  # the pattern backtracks on long lines without a colon
+        return pairs
     for key, value in _A1111_PAIR.findall(line):
         value = value.strip()
         if value.startswith('"') and value.endswith('"') and len(value) > 1:
-            with contextlib.suppress(json.JSONDecodeError):
-                value = json.loads(value)
+            with contextlib.suppress(ValueError):
+                value = safejson.loads(value, MAX_SETTINGS_LINE, max_depth=0)
         pairs.append((key.strip(), value))
     return pairs
 
@@ -319,8 +324,8 @@ def _our_json(text: Any) -> dict[str, Any] | None:
     if not isinstance(text, (str, bytes)):
         return None
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = safejson.loads(text, MAX_TEXT_CHARS)
+    except ValueError:  # too large, too deep, a huge number, not JSON: not settings we can use
         return None
     return data if isinstance(data, dict) and "prompt" in data else None
 
@@ -337,8 +342,9 @@ def _user_comment(image: Image.Image) -> str | None:
     """The EXIF UserComment text, or None."""
     try:
         value = image.getexif().get_ifd(ExifTags.IFD.Exif).get(EXIF_USER_COMMENT)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, SyntaxError, struct.error):
-        # broken EXIF means no settings, not a broken image
+    except Exception:  # noqa: BLE001 - broken EXIF, whatever the break, means no settings, not a broken image
+        return None
+    if isinstance(value, (bytes, str)) and len(value) > MAX_TEXT_CHARS:
         return None
     return decode_user_comment(value) if isinstance(value, (bytes, str)) and value else None
 
@@ -351,7 +357,7 @@ def _params_of(image: Image.Image) -> dict[str, Any] | None:
     if ours is not None:
         return ours
     parameters = text.get(PNG_A1111_KEY)
-    if isinstance(parameters, str) and parameters.strip():
+    if isinstance(parameters, str) and parameters.strip() and len(parameters) <= MAX_TEXT_CHARS:
         return parse_a1111(parameters)
     if comment:
         parsed = parse_a1111(comment)
@@ -375,5 +381,11 @@ def read_params(source: str | os.PathLike[str] | Image.Image) -> dict[str, Any] 
         ) from None
     except UnidentifiedImageError:
         raise MetadataError(f"{path.name}: not an image Sigma Studio can read (PNG, JPEG or WebP)") from None
+    except Image.DecompressionBombError:
+        raise MetadataError(
+            f"{path.name}: the image is too large to open safely (over {Image.MAX_IMAGE_PIXELS * 2:,} pixels)"
+        ) from None
     except OSError as exc:
         raise MetadataError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a hostile file (text bomb, broken chunk) is refused by name
+        raise MetadataError(f"{path.name}: cannot be read ({type(exc).__name__}: {exc})") from None

@@ -16,13 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import BadRequest, Cancelled, EngineError, SourceError
-from model.request import GenerationRequest
+from model.request import (
+    COUNT_LIMITS,
+    GUIDANCE_LIMITS,
+    SEED_LIMITS,
+    STEPS_LIMITS,
+    GenerationRequest,
+    validate_request,
+)
 from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
 
 __all__ = [
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
+    "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS",
     "GRID", "MAX_SIDE", "MIN_SIDE", "check_size", "largest_makeable", "parse_size", "snap_to_grid",
-    "make_engine", "validate_request", "list_models", "download_model", "validate_import", "runtime_summary",
+    "make_engine", "validate_request", "prompt_cache_usage", "clear_prompt_cache",
+    "list_models", "download_model", "validate_import", "runtime_summary",
 ]
 
 
@@ -59,11 +68,21 @@ def _leave_a_core_for_the_ui() -> None:
         torch.set_num_threads(cores - 1)
 
 
-def validate_request(request: GenerationRequest) -> None:
-    """Raise BadRequest for a request the engine would refuse (the CLI checks before loading a model)."""
-    from model.inference.engine import validate_request as check
+# ------------------------------------------------------------ the prompt-embedding cache (torch-free)
 
-    check(request)
+def prompt_cache_usage(folder: Path) -> tuple[int, int, int]:
+    """(files, bytes, cap in bytes) of the prompt-embedding cache in folder (paths.embedding_cache_dir())."""
+    from model.inference import cache_files
+
+    files, size = cache_files.usage(folder)
+    return files, size, cache_files.DISK_CAP_BYTES
+
+
+def clear_prompt_cache(folder: Path) -> int:
+    """Delete the cached prompt embeddings; returns how many files went."""
+    from model.inference import cache_files
+
+    return cache_files.clear(folder)
 
 
 # ------------------------------------------------------------ model sources (the model manager; pool threads)

@@ -5,7 +5,8 @@ A preset file is UTF-8 JSON named `NAME.preset.json` holding one preset object o
  "size": "3840x2160", "steps": 20, "guidance": 4.5, "seed": null, "style": null}
 and optionally "poster": a poster layout (text layers, safe area), as in Contract 2's `poster`.
 
-May import: app.paths, app.atomic, app.settings, app.sizes, app.poster.model; no Qt, no torch.
+May import: app.paths, app.atomic, app.safejson, app.settings, app.sizes, app.poster.model,
+app.model_service (limits); no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import paths, safejson
 from .atomic import atomic_write_text
+from .model_service import SEED_LIMITS
 from .settings import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, STEPS_RANGE
 from .sizes import DEFAULT_SIZE, SizeError, resolve_size
 
@@ -29,7 +31,7 @@ PRESET_VERSION = 1
 PRESET_SUFFIX = ".preset.json"
 STYLES_FORMAT = "sigma-studio-styles"
 MAX_PRESET_FILE_BYTES = 1_000_000  # far above any real preset file; stops a dropped video being read
-MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
+MAX_SEED = SEED_LIMITS[1]  # the engine's (model/request.py, through app.model_service)
 MAX_FILENAME_CHARS = 100
 _WINDOWS_RESERVED = {
     "con",
@@ -175,12 +177,21 @@ def _stem(source_name: str) -> str:
 def parse_presets(text: str, source_name: str) -> list[Preset]:
     """The presets in preset JSON text (one object or a list); PresetError naming source_name."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = safejson.loads(text, MAX_PRESET_FILE_BYTES)
+    except ValueError as exc:
         raise PresetError(
-            f"{source_name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "a preset file holds one JSON object or a list of them"
+            f"{source_name}: {exc}; a preset file holds one JSON object or a list of them"
         ) from None
+    try:
+        return _presets_from_data(data, source_name)
+    except PresetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever else is wrong with the file, it is refused by name
+        raise PresetError(f"{source_name}: cannot be used as a preset ({type(exc).__name__}: {exc})") from None
+
+
+def _presets_from_data(data: Any, source_name: str) -> list[Preset]:
+    """parse_presets' checks on the parsed JSON."""
     stem = _stem(source_name) or "Preset"
     if isinstance(data, dict):
         return [_preset_from_dict(data, source_name, stem)]
@@ -302,8 +313,8 @@ def save_presets(presets: list[Preset], path: str | os.PathLike[str]) -> Path:
 def _read_styles(path: Path, stamp: tuple[int, int] | None) -> tuple[tuple[str, str], ...]:
     """The (name, text) pairs of a styles file, read again only when its stamp (mtime, size) changes."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = safejson.loads(path.read_bytes(), MAX_PRESET_FILE_BYTES)
+    except (OSError, ValueError) as exc:
         raise PresetError(f"{path}: cannot read the styles ({exc}); reinstall Sigma Studio") from None
     styles = data.get("styles") if isinstance(data, dict) and data.get("format") == STYLES_FORMAT else None
     if not isinstance(styles, dict) or not all(isinstance(v, str) for v in styles.values()):

@@ -1,6 +1,6 @@
 """Typed settings persisted as versioned JSON in the config folder, and the prompt history.
 
-May import: app.paths, app.atomic, app.sizes; no Qt, no torch.
+May import: app.paths, app.atomic, app.safejson, app.sizes, app.model_service (its limits); no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -12,44 +12,53 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import paths
+from . import paths, safejson
 from .atomic import atomic_write_text
+from .model_service import GUIDANCE_LIMITS, STEPS_LIMITS
 from .sizes import DEFAULT_SIZE, SizeError, resolve_size
 
 SETTINGS_VERSION = 1
 DEFAULT_STEPS = 20  # DPM-Solver++ default of the released PixArt-Sigma pipelines
 DEFAULT_GUIDANCE = 4.5
-STEPS_RANGE = (1, 200)
-GUIDANCE_RANGE = (0.0, 50.0)
+STEPS_RANGE = STEPS_LIMITS  # one set of limits: model/request.py, through app.model_service
+GUIDANCE_RANGE = GUIDANCE_LIMITS
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 MEMORY_CHOICES = ("auto", "gpu", "offload", "sequential")
 KV_COMPRESS_CHOICES = ("auto", "off", "2", "4")
 THEME_CHOICES = ("system", "light", "dark")
 HISTORY_LIMIT = 200
+MAX_FILE_BYTES = 8_000_000  # settings and history are a few KB; a larger file is not ours
 
 
-def _read_json(path: Path, what: str) -> tuple[Any, str | None]:
-    """(data, None) from a JSON file; (None, None) when missing; (None, warning) when unreadable or
-    corrupt, after keeping a copy of the bad file as PATH.bak so the user can repair it."""
+def _keep_backup(path: Path) -> str:
+    """Copy an unreadable file to PATH.bak (whatever it holds); a sentence saying so."""
+    backup = path.with_name(path.name + ".bak")
     try:
-        raw = path.read_bytes()
+        shutil.copyfile(path, backup)
+        return f"The bad file was kept as {backup}."
+    except OSError:
+        return "A copy of the bad file could not be kept."
+
+
+def _read_json(path: Path, what: str, expect: type | tuple[type, ...] = object) -> tuple[Any, str | None]:
+    """(data, None) from a JSON file; (None, None) when missing; (None, warning) when unreadable,
+    too large, nested too deep, corrupt or not of the `expect`ed type, after keeping a copy of the
+    bad file as PATH.bak so the user can repair it."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return None, None
     except OSError as exc:
         return None, f"Could not read the {what} file {path} ({exc.strerror or exc}); using defaults."
     try:
-        return json.loads(raw.decode("utf-8-sig")), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problem = (
-            f"line {exc.lineno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
-        )
-    backup = path.with_name(path.name + ".bak")
-    try:
-        shutil.copyfile(path, backup)
-        kept = f"The bad file was kept as {backup}."
-    except OSError:
-        kept = "A copy of the bad file could not be kept."
-    return None, f"The {what} file {path} is damaged ({problem}); using defaults. {kept}"
+        data = safejson.loads(raw, MAX_FILE_BYTES)
+        if not isinstance(data, expect):
+            raise ValueError(f"does not hold a JSON object but a {type(data).__name__}")
+        return data, None
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with the file, the defaults are used
+        problem = str(exc) or type(exc).__name__
+    return None, f"The {what} file {path} is damaged ({problem}); using defaults. {_keep_backup(path)}"
 
 
 def _migrate_v0(data: dict[str, Any]) -> dict[str, Any]:
@@ -89,17 +98,18 @@ class Settings:
     def load(cls, path: str | os.PathLike[str] | None = None) -> Settings:
         """Settings from path (default: the config folder); defaults plus load_warning when it is bad."""
         path = Path(path) if path is not None else paths.settings_file()
-        data, warning = _read_json(path, "settings")
+        data, warning = _read_json(path, "settings", dict)
         settings = cls(path=path)
         if data is None:
             settings.load_warning = warning
             return settings
-        if not isinstance(data, dict):
-            settings.load_warning = f"The settings file {path} does not hold a JSON object; using defaults."
-            return settings
         problems: list[str] = []
-        data = cls._migrate(data, problems)
-        problems += settings._apply(data)
+        try:
+            data = cls._migrate(data, problems)
+            problems += settings._apply(data)
+        except Exception as exc:  # noqa: BLE001 - load() never fails: defaults, a message and a .bak
+            settings = cls(path=path)
+            problems = [f"cannot be used ({exc}); using defaults. {_keep_backup(path)}"]
         if problems:
             settings.load_warning = f"Settings file {path}: " + "; ".join(problems) + "."
         return settings
@@ -210,10 +220,14 @@ class PromptHistory:
 
     def _load(self) -> list[HistoryEntry]:
         """The entries in the file; empty (with load_warning) when it is missing or damaged."""
-        data, self.load_warning = _read_json(self.path, "prompt history")
+        data, self.load_warning = _read_json(self.path, "prompt history", (dict, list))
         if isinstance(data, dict):
             data = data.get("items")
+        if data is None:
+            return []
         if not isinstance(data, list):
+            self.load_warning = (f"The prompt history file {self.path} holds no list of prompts; starting a "
+                                 f"new history. {_keep_backup(self.path)}")
             return []
         entries = []
         for item in data:

@@ -90,8 +90,8 @@ def classify_paths(paths: list[Path], remote: list[str] | tuple[str, ...] = ()) 
             except MetadataError as exc:
                 payload.errors.append(str(exc))
                 continue
-            except OSError as exc:  # read_params wraps most; a device error mid-read may still escape
-                payload.errors.append(f"{path.name}: cannot be read ({exc.strerror or exc})")
+            except Exception as exc:  # noqa: BLE001 - whatever a dropped file does, the user gets a message
+                payload.errors.append(f"{path.name}: cannot be read ({getattr(exc, 'strerror', None) or exc})")
                 continue
             if params is None:
                 payload.errors.append(f"No settings found in {path.name}")

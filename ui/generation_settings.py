@@ -1,6 +1,6 @@
 """Steps, guidance, seed (random or locked, re-roll, last used), batch count, KV compression, memory mode.
 
-May import: PySide6, app.settings (ranges and choices).
+May import: PySide6, app.settings (ranges and choices), app.model_service (SEED_LIMITS).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.model_service import SEED_LIMITS
 from app.settings import GUIDANCE_RANGE, KV_COMPRESS_CHOICES, MEMORY_CHOICES, STEPS_RANGE
 
-MAX_SEED = 2**32 - 1  # the engine's seed range (beyond a QSpinBox's C int: a 0-decimal QDoubleSpinBox holds it)
+MAX_SEED = SEED_LIMITS[1]  # the engine's (beyond a QSpinBox's C int: a 0-decimal QDoubleSpinBox holds it)
 MAX_BATCH = 16
 
 KV_LABELS = {"auto": "Auto (on for large sizes)", "off": "Off", "2": "2× (faster)", "4": "4× (fastest)"}

@@ -79,7 +79,8 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_settings()
-        for warning in (getattr(self.settings, "load_warning", None), getattr(self.history, "load_warning", None)):
+        for warning in (getattr(self.settings, "load_warning", None), getattr(self.history, "load_warning", None),
+                        getattr(self.gallery, "notice", None)):
             if warning:
                 self.banner.show_message(warning, "info")
 

@@ -1,6 +1,7 @@
-"""Settings: device, memory mode, default model, output folder and theme, saved through app.settings.
+"""Settings: device, memory mode, default model, output folder and theme, saved through app.settings;
+the prompt-embedding cache's size on disk, with a button that clears it.
 
-May import: PySide6, app.settings, ui.generation_settings.
+May import: PySide6, app.settings, app.paths, app.model_service (the prompt cache), ui.generation_settings.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import paths
+from app.model_service import clear_prompt_cache, prompt_cache_usage
 from app.settings import DEVICE_CHOICES, MEMORY_CHOICES, THEME_CHOICES
 from ui.generation_settings import MEMORY_LABELS
 
@@ -37,6 +40,10 @@ def _combo(name: str, choices: tuple[str, ...], labels: dict[str, str], current:
         combo.addItem(labels.get(choice, choice), choice)
     combo.setCurrentIndex(max(0, combo.findData(current)))
     return combo
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB" if size < 1e9 else f"{size / 1e9:,.2f} GB"
 
 
 class SettingsDialog(QDialog):
@@ -68,6 +75,15 @@ class SettingsDialog(QDialog):
         output_row = QHBoxLayout()
         output_row.addWidget(self.output, 1)
         output_row.addWidget(browse)
+        self.cache_label = QLabel()
+        self.cache_label.setObjectName("promptCacheSize")
+        self.clear_cache_button = QPushButton("Clear")
+        self.clear_cache_button.setToolTip("Delete the cached prompt embeddings (they are made again when needed)")
+        self.clear_cache_button.clicked.connect(self.clear_prompt_cache)
+        cache_row = QHBoxLayout()
+        cache_row.addWidget(self.cache_label, 1)
+        cache_row.addWidget(self.clear_cache_button)
+        self.show_prompt_cache()
 
         form = QFormLayout()
         form.addRow("Device", self.device)
@@ -75,6 +91,7 @@ class SettingsDialog(QDialog):
         form.addRow("Default model", model_row)
         form.addRow("Output folder", output_row)
         form.addRow("Theme", self.theme)
+        form.addRow("Prompt cache", cache_row)
         note = QLabel("Device and memory changes apply when the model is next loaded (done for you on OK).")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -90,6 +107,25 @@ class SettingsDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
         if folder:
             self.output.setText(folder)
+
+    def show_prompt_cache(self) -> None:
+        """Show how much the prompt-embedding cache takes on disk, and its cap."""
+        try:
+            files, size, cap = prompt_cache_usage(paths.embedding_cache_dir())
+        except OSError as exc:
+            self.cache_label.setText(f"Cannot read the cache folder: {exc.strerror or exc}")
+            return
+        self.cache_label.setText(f"{_megabytes(size)} in {files} file(s); at most {_megabytes(cap)}, "
+                                 "the least recently used go first")
+        self.clear_cache_button.setEnabled(files > 0)
+
+    def clear_prompt_cache(self) -> None:
+        """Delete the cached prompt embeddings and show the new size."""
+        try:
+            clear_prompt_cache(paths.embedding_cache_dir())
+        except OSError as exc:
+            QMessageBox.warning(self, "Cache not cleared", f"Could not clear the prompt cache: {exc}")
+        self.show_prompt_cache()
 
     def _open_model_manager(self) -> None:
         self.model_manager_requested.emit()

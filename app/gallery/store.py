@@ -12,27 +12,32 @@ cache, paths.thumbnail_dir(). Paths are stored relative to these folders, so the
 The worker writes a record with `Gallery.add` (app.worker.Worker._store); the UI reads, stars and
 deletes through the same object from the UI thread.
 
-May import: sqlite3, Pillow, app.metadata, app.paths, app.atomic, app.gallery.schema; no Qt.
+A damaged database is set aside and rebuilt from the images' metadata, a read-only one is opened
+for reading (app.gallery.recovery); `notice` says which. Connections come from a small pool.
+
+May import: sqlite3, Pillow, app.metadata, app.paths, app.atomic, app.gallery.schema, .recovery; no Qt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .. import metadata, paths
 from ..atomic import atomic_write
-from . import schema
+from . import recovery, schema
 from .schema import _RECORD_COLUMNS, DB_NAME, INSERT_SQL, DeleteToken, GalleryError, Record
 
 IMAGES_DIR = "images"
@@ -42,6 +47,7 @@ THUMB_SIZE = 256
 THUMB_SUFFIX = ".jpg"
 THUMB_QUALITY = 85
 UNDO_WINDOW = timedelta(seconds=15)  # how long the gallery panel offers to undo a delete
+POOL_SIZE = 4  # idle SQLite connections kept for reuse (UI, engine, two thumbnail threads)
 TOKEN_TIME_FORMAT = "%Y%m%d-%H%M%S"  # a delete token starts with its time, so old trash can be told apart
 
 
@@ -138,52 +144,100 @@ class Gallery:
                 f"Cannot create the gallery folder {self.root}: {exc.strerror or exc}. "
                 "Check the folder's permissions or choose another location."
             ) from exc
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
-        conn = self._conn()
-        with self._write_lock:
-            schema.migrate(conn, self.db_path)
-        self.has_fts = bool(
-            conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_fts'").fetchone()
-        )
+        self.read_only = False
+        self.notice: str | None = None  # what the window should say about how the gallery opened
+        self.has_fts = False
+        recovery.open_or_recover(self)
+
+    def _prepare(self) -> None:
+        """Migrate, check and inspect the database (raw sqlite3 errors, for recovery.open_or_recover)."""
+        conn = self._open()
+        try:
+            recovery.check(conn)  # before any write: a damaged file is kept as it was found
+            if not self.read_only:
+                with self._write_lock:
+                    schema.migrate(conn, self.db_path)
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    conn.execute(f"PRAGMA user_version = {int(version)}")  # fails at once when read-only
+            self.has_fts = bool(
+                conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_fts'").fetchone()
+            )
+        except BaseException:
+            conn.close()
+            raise
+        with self._pool_lock:
+            self._idle.append(conn)
 
     # -- connections ------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
-        if self._closed:
-            raise GalleryError("The gallery is closed.")
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+    def _open(self) -> sqlite3.Connection:
+        """A new connection to the database (WAL, foreign keys on); raw sqlite3 errors."""
+        if self.read_only:
+            return sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro&immutable=1", uri=True, timeout=30,
+                                   check_same_thread=False)
+        conn = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False)
         try:
-            conn = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.DatabaseError as exc:
-            raise GalleryError(
-                f"Cannot open the gallery database {self.db_path}: {exc}. If the file is damaged, "
-                "move it away; Sigma Studio will start a new one (image files are kept)."
-            ) from exc
-        self._local.conn = conn
-        with self._connections_lock:
-            self._connections.append(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection from the pool for one call, and give it back afterwards.
+
+        Connections are not tied to threads: a PySide6 QThread or QThreadPool thread may look like a
+        new Python thread on every slot call, so a thread-local cache leaked one connection (and its
+        file descriptors) per call. At most POOL_SIZE idle connections are kept; close() closes them.
+        """
+        with self._pool_lock:
+            if self._closed:
+                raise GalleryError("The gallery is closed.")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            try:
+                conn = self._open()
+            except sqlite3.Error as exc:
+                raise GalleryError(f"Cannot open the gallery database {self.db_path}: {exc}.") from exc
+        try:
+            yield conn
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise GalleryError(f"The gallery database {self.db_path} cannot be used: {exc}.") from exc
+        finally:
+            with self._pool_lock:
+                keep = not self._closed and len(self._idle) < POOL_SIZE
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection inside the write lock and one transaction (commit, or roll back)."""
+        if self.read_only:
+            raise GalleryError(self.notice or f"The gallery {self.db_path} is read-only.")
+        with self._write_lock, self._db() as conn, conn:
+            yield conn
+
     def close(self) -> None:
-        """Close every connection (from any thread); the gallery cannot be used afterwards."""
-        with self._connections_lock:
+        """Close every idle connection (from any thread); the gallery cannot be used afterwards.
+
+        A connection still in use is closed when its call gives it back."""
+        with self._pool_lock:
             self._closed = True
-            for conn in self._connections:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
-            self._connections.clear()
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     # -- paths --------------------------------------------------------------------------------
 
@@ -216,7 +270,7 @@ class Gallery:
          created, favourite, params) = row
         try:
             params_dict = json.loads(params) if params else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             params_dict = {}
         return Record(
             id=id_, path=self._abs(path), thumb_path=self._abs_thumb(thumb), prompt=prompt,
@@ -242,7 +296,7 @@ class Gallery:
 
     def _insert(self, values: tuple) -> int:
         """Insert one row and return its id."""
-        with self._write_lock, self._conn() as conn:
+        with self._write() as conn:
             cursor = conn.execute(INSERT_SQL, values)
             return int(cursor.lastrowid)
 
@@ -305,7 +359,9 @@ class Gallery:
                 opened.load()
                 image = opened.copy()
                 fmt = (opened.format or "").lower()
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except Image.DecompressionBombError as exc:
+            raise GalleryError(f"Cannot import {src}: the image is too large to open safely.") from exc
+        except Exception as exc:  # noqa: BLE001 - any file Pillow cannot read is refused by name
             raise GalleryError(
                 f"Cannot import {src}: it is not an image Sigma Studio can read "
                 "(use PNG, JPEG or WebP)."
@@ -346,7 +402,7 @@ class Gallery:
                 )
             size = (_int_or_none(params.get("width")) or 0, _int_or_none(params.get("height")) or 0)
             rows.append(self._row_values(image_path, self._thumb_for(image_path), params, size))
-        with self._write_lock, self._conn() as conn:
+        with self._write() as conn:
             # AUTOINCREMENT ids only grow and writers hold the lock, so the new rows are those above
             last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM images").fetchone()[0]
             conn.executemany(INSERT_SQL, rows)
@@ -357,9 +413,10 @@ class Gallery:
 
     def get(self, id: int) -> Record | None:
         """The record with this id, or None (also None for deleted records)."""
-        row = self._conn().execute(
-            f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ? AND deleted IS NULL", (id,)
-        ).fetchone()
+        with self._db() as conn:
+            row = conn.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ? AND deleted IS NULL", (id,)
+            ).fetchone()
         return self._record(row) if row else None
 
     def _require(self, id: int) -> Record:
@@ -384,34 +441,43 @@ class Gallery:
         """
         where, args = schema.where(text, favourites_only, self.has_fts)
         order = "DESC" if newest_first else "ASC"
-        rows = self._conn().execute(
-            f"SELECT {_RECORD_COLUMNS} FROM images WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?",
-            (*args, max(0, int(limit)), max(0, int(offset))),
-        ).fetchall()
+        with self._db() as conn:
+            rows = conn.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM images WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?",
+                (*args, max(0, int(limit)), max(0, int(offset))),
+            ).fetchall()
         return [self._record(row) for row in rows]
 
     def count(self, text: str = "", favourites_only: bool = False) -> int:
         """How many visible records `query` would page through."""
         where, args = schema.where(text, favourites_only, self.has_fts)
-        return self._conn().execute(f"SELECT COUNT(*) FROM images WHERE {where}", args).fetchone()[0]
+        with self._db() as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM images WHERE {where}", args).fetchone()[0]
 
     def ids(self, text: str = "", favourites_only: bool = False, newest_first: bool = True) -> list[int]:
         """Ids of all visible matching records, in `query` order (for a virtualised view)."""
         where, args = schema.where(text, favourites_only, self.has_fts)
         order = "DESC" if newest_first else "ASC"
-        rows = self._conn().execute(f"SELECT id FROM images WHERE {where} ORDER BY id {order}", args)
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT id FROM images WHERE {where} ORDER BY id {order}", args).fetchall()
         return [row[0] for row in rows]
+
+    def all_paths(self) -> list[str]:
+        """The stored (relative) image path of every record, deleted ones too."""
+        with self._db() as conn:
+            return [row[0] for row in conn.execute("SELECT path FROM images").fetchall()]
 
     def missing(self) -> list[int]:
         """Ids of visible records whose image file is no longer on disk."""
-        rows = self._conn().execute("SELECT id, path FROM images WHERE deleted IS NULL").fetchall()
+        with self._db() as conn:
+            rows = conn.execute("SELECT id, path FROM images WHERE deleted IS NULL").fetchall()
         return [id_ for id_, rel in rows if not self._abs(rel).is_file()]
 
     # -- changing -----------------------------------------------------------------------------
 
     def set_favourite(self, id: int, on: bool) -> None:
         """Mark or unmark a record as favourite."""
-        with self._write_lock, self._conn() as conn:
+        with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE images SET favourite = ? WHERE id = ? AND deleted IS NULL", (int(bool(on)), id)
             )
@@ -448,15 +514,14 @@ class Gallery:
             with Image.open(record.path) as opened:
                 opened.draft("RGB", (THUMB_SIZE, THUMB_SIZE))
                 _write_thumbnail(opened, record.thumb_path)
-        except (UnidentifiedImageError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - unreadable, damaged or too large: the grid shows why
             raise GalleryError(f"Cannot read {record.path} to make its thumbnail: {exc}") from exc
         return record.thumb_path
 
     def delete(self, ids: Sequence[int]) -> DeleteToken:
         """Move the images and thumbnails to the trash and hide their rows; undo with undo_delete."""
         token = datetime.now().strftime(TOKEN_TIME_FORMAT) + "-" + uuid.uuid4().hex[:8]
-        with self._write_lock:
-            conn = self._conn()
+        with self._write_lock, self._db() as conn:
             wanted = list(dict.fromkeys(int(i) for i in ids))
             rows = []
             for start in range(0, len(wanted), 500):  # stay under old SQLite's 999-parameter limit
@@ -485,8 +550,7 @@ class Gallery:
     def undo_delete(self, token: DeleteToken | str) -> list[int]:
         """Restore the files and rows of one delete; returns the restored ids."""
         token_str = token.token if isinstance(token, DeleteToken) else str(token)
-        with self._write_lock:
-            conn = self._conn()
+        with self._write_lock, self._db() as conn:
             rows = conn.execute(
                 "SELECT id, path, thumb_path FROM images WHERE deleted = ?", (token_str,)
             ).fetchall()
@@ -516,7 +580,7 @@ class Gallery:
         older_than: only deletes made at least this long ago (None: all). The studio calls it on
         quit with UNDO_WINDOW, so a delete another window could still undo is kept.
         """
-        with self._write_lock, self._conn() as conn:
+        with self._write() as conn:
             tokens = [row[0] for row in conn.execute("SELECT DISTINCT deleted FROM images WHERE deleted IS NOT NULL")]
             expired = [t for t in tokens if _expired(t, older_than)]
             removed = 0

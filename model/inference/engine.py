@@ -24,15 +24,15 @@ from PIL import Image
 
 from ..configs import T5_TOKENS
 from ..errors import BadRequest, Cancelled, EngineError
-from ..request import GUIDANCE_LIMITS, STEPS_LIMITS, GenerationRequest
-from ..resolution import check_size, snap_to_grid
+from ..request import COUNT_LIMITS, SEED_LIMITS, STEPS_LIMITS, GenerationRequest, validate_request
+from ..resolution import snap_to_grid
 from . import memory
 from .kv_compress import attach, resolve_kv_factor
 from .prompt_cache import PromptCache
 
 MAX_STEPS = STEPS_LIMITS[1]
-MAX_COUNT = 64
-MAX_SEED = 2**32 - 1
+MAX_COUNT = COUNT_LIMITS[1]
+MAX_SEED = SEED_LIMITS[1]
 
 
 @dataclass
@@ -86,24 +86,6 @@ class ModelInfo:
 
 def _torch_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
-
-
-def validate_request(request: GenerationRequest) -> None:
-    """Raise BadRequest for any value the engine cannot honour."""
-    if not isinstance(request.prompt, str) or not request.prompt.strip():
-        raise BadRequest("the prompt is empty: describe the image you want")
-    if "\x00" in request.prompt or "\x00" in (request.negative or ""):
-        raise BadRequest("the prompt contains a NUL character")
-    check_size(int(request.width), int(request.height))
-    if not 1 <= int(request.steps) <= MAX_STEPS:
-        raise BadRequest(f"steps {request.steps} is outside 1-{MAX_STEPS}")
-    low, high = GUIDANCE_LIMITS
-    if not low <= float(request.guidance) <= high:
-        raise BadRequest(f"guidance {request.guidance} is outside {low:g}-{high:g}")
-    if not 1 <= int(request.count) <= MAX_COUNT:
-        raise BadRequest(f"count {request.count} is outside 1-{MAX_COUNT}")
-    if request.seed is not None and not 0 <= int(request.seed) <= MAX_SEED:
-        raise BadRequest(f"seed {request.seed} is outside 0-{MAX_SEED}")
 
 
 class Engine:

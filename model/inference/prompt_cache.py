@@ -1,6 +1,7 @@
-"""Prompt cache: T5 embeddings by (model, prompt, negative), in memory (LRU) and on disk (safetensors).
+"""Prompt cache: T5 embeddings by (model, prompt, negative), in memory (LRU) and on disk (safetensors,
+least recently used files evicted past a size cap; model.inference.cache_files).
 
-May import: model.configs, torch, safetensors. Never Qt, app/ or ui/.
+May import: model.configs, model.inference.cache_files, torch, safetensors. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from pathlib import Path
 import torch
 
 from ..configs import T5_TOKENS
+from . import cache_files
 
 
 class PromptCache:
     """Prompt embeddings by (model, prompt, negative): in memory (LRU) and on disk (safetensors)."""
 
-    def __init__(self, folder: Path | None, capacity: int = 32):
+    def __init__(self, folder: Path | None, capacity: int = 32, disk_cap_bytes: int = cache_files.DISK_CAP_BYTES):
         self.folder = Path(folder) if folder else None
         self.capacity = capacity
+        self.disk_cap_bytes = disk_cap_bytes
         self.memory: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -44,6 +47,7 @@ class PromptCache:
             except Exception:  # a damaged cache file is just a miss
                 path.unlink(missing_ok=True)
             else:
+                cache_files.touch(path)  # its last use, for eviction
                 self._remember(key, tensors)
                 self.hits += 1
                 return tensors
@@ -65,6 +69,8 @@ class PromptCache:
             tmp.replace(path)
         except OSError:
             tmp.unlink(missing_ok=True)  # caching is best effort: a full disk must not fail a generation
+            return
+        cache_files.evict(self.folder, self.disk_cap_bytes)
 
     def _remember(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
         self.memory[key] = tensors

@@ -4,7 +4,8 @@ A *source* says where the transformer comes from; its *base* gives the parts it 
 (T5 text encoder, tokenizer, VAE, scheduler). Resolving checks that a local folder or file has what
 its layout needs; nothing is downloaded or loaded here.
 
-May import: model.errors, model.loading.defaults, the top-level `resources` package, huggingface_hub
+May import: model.errors, model.loading.defaults, model.loading.file_check, the top-level `resources`
+package, huggingface_hub
 (id validation only). Never Qt, app/ or ui/.
 """
 
@@ -18,6 +19,7 @@ import resources
 
 from ..errors import SourceError
 from .defaults import read_json
+from .file_check import check_checkpoint_file
 
 DEMO_DIR = resources.root() / "demo_model"
 DEMO_NAME = "Demo model (built-in)"
@@ -193,6 +195,7 @@ def _local_source(path: Path, base: str | None) -> ModelSource:
                 f"{path}: unsupported file type {path.suffix or '(no extension)'!r}: expected a .pth or "
                 ".safetensors transformer checkpoint, or a diffusers folder"
             )
+        check_checkpoint_file(path)  # before the base: a bad file must not wait for a 19 GB download
         return ModelSource("single_file", str(path), _resolve_base(base), path.name)
     if not path.is_dir():
         raise SourceError(f"{path}: not a regular file or folder")

@@ -62,7 +62,7 @@ class ThumbnailLoader(QObject):
         self.pool = QThreadPool(self)
         # Leave a core to the UI thread: thumbnails are small, one or two threads keep up.
         self.pool.setMaxThreadCount(threads or max(1, min(2, QThread.idealThreadCount() - 1)))
-        self.pool.setExpiryTimeout(-1)  # keep threads (and their SQLite connections) alive
+        self.pool.setExpiryTimeout(-1)  # keep the threads; the gallery pools its SQLite connections
         self._pending: OrderedDict[int, None] = OrderedDict()
         self._in_flight: set[int] = set()
         self._paused = False
