@@ -179,3 +179,19 @@ def where(text: str, favourites_only: bool, use_fts: bool) -> tuple[str, list[An
         clauses.append("(prompt LIKE ? ESCAPE '\\' OR negative LIKE ? ESCAPE '\\')")
         args += [_like_pattern(term)] * 2
     return " AND ".join(clauses), args
+
+
+def int_or_none(value: Any) -> int | None:
+    """int(value), or None when it is missing or not a number."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def float_or_none(value: Any) -> float | None:
+    """float(value), or None when it is missing or not a number."""
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -31,7 +31,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -99,22 +98,6 @@ def _move(src: Path, dest: Path) -> bool:
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)  # trash/ is inside the gallery root: same file system, atomic rename
     return True
-
-
-def _int_or_none(value: Any) -> int | None:
-    """int(value), or None when it is missing or not a number."""
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    """float(value), or None when it is missing or not a number."""
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,9 +269,9 @@ class Gallery:
         return (
             image_path.relative_to(self.root).as_posix(), thumb_path.relative_to(self.thumbs_dir).as_posix(),
             str(params.get("prompt") or ""), str(params.get("negative") or ""),
-            _int_or_none(params.get("width")) or size[0], _int_or_none(params.get("height")) or size[1],
-            _int_or_none(params.get("seed")), _int_or_none(params.get("steps")),
-            _float_or_none(params.get("guidance")),
+            schema.int_or_none(params.get("width")) or size[0], schema.int_or_none(params.get("height")) or size[1],
+            schema.int_or_none(params.get("seed")), schema.int_or_none(params.get("steps")),
+            schema.float_or_none(params.get("guidance")),
             None if params.get("model") is None else str(params.get("model")),
             kv, str(params.get("created") or _now_iso()),
             json.dumps(params, ensure_ascii=False, default=str),
@@ -308,7 +291,7 @@ class Gallery:
         params.setdefault("created", _now_iso())
         params.setdefault("width", image.width)
         params.setdefault("height", image.height)
-        image_path = self._new_image_path(params["created"], _int_or_none(params.get("seed")), ".png")
+        image_path = self._new_image_path(params["created"], schema.int_or_none(params.get("seed")), ".png")
         thumb_path = self._thumb_for(image_path)
         image_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -375,7 +358,7 @@ class Gallery:
         params["width"], params["height"] = image.width, image.height
         params.setdefault("imported_from", str(src))
         suffix = {"jpeg": ".jpg", "webp": ".webp", "png": ".png"}.get(fmt, src.suffix.lower() or ".png")
-        image_path = self._new_image_path(params["created"], _int_or_none(params.get("seed")), suffix)
+        image_path = self._new_image_path(params["created"], schema.int_or_none(params.get("seed")), suffix)
         thumb_path = self._thumb_for(image_path)
         image_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -400,7 +383,7 @@ class Gallery:
                 raise GalleryError(
                     f"{image_path} is not inside {self.images_dir}; use import_image to copy it in."
                 )
-            size = (_int_or_none(params.get("width")) or 0, _int_or_none(params.get("height")) or 0)
+            size = (schema.int_or_none(params.get("width")) or 0, schema.int_or_none(params.get("height")) or 0)
             rows.append(self._row_values(image_path, self._thumb_for(image_path), params, size))
         with self._write() as conn:
             # AUTOINCREMENT ids only grow and writers hold the lock, so the new rows are those above
@@ -496,7 +479,7 @@ class Gallery:
                 opened.load()
                 image = opened.copy()
             metadata.save_image(image, record.path, params, fmt="png", dpi=params.get("dpi"))
-        with self._write_lock, self._conn() as conn:
+        with self._write() as conn:
             conn.execute("UPDATE images SET params = ? WHERE id = ?", (json.dumps(params, default=str), id))
         return self._require(id)
 

@@ -59,7 +59,7 @@ def test_timing_line():
 # A mistyped command never opens the studio (issue 11)
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv", [["genrate", "a fox"], ["poster", "--help"], ["genrate"], ["--bogus"],
+@pytest.mark.parametrize("argv", [["genrate", "a fox"], ["postr", "--help"], ["genrate"], ["--bogus"],
                                   ["missing-file.png"]])
 def test_an_unknown_command_flag_or_missing_file_exits_2_with_the_usage(monkeypatch, capsys, argv, tmp_path):
     monkeypatch.chdir(tmp_path)

@@ -154,9 +154,9 @@ def test_the_studio_starts_with_hostile_files_in_the_config_folder(tmp_path):
 
 @pytest.mark.parametrize("name", list(HOSTILE_IMAGES))
 def test_a_hostile_image_dropped_on_the_window_shows_a_message(qtbot, tmp_path, name):
-    from tests.unit.test_main_window import make_window
+    from tests.unit.test_main_window import FAKE, make_window
 
-    window = make_window(qtbot)
+    window = make_window(qtbot, FAKE)
     prompt = window.editor.final_prompt()
     window.open_file(HOSTILE_IMAGES[name](tmp_path / name))
     assert window.banner.isVisible() or window.statusBar().currentMessage()
@@ -164,9 +164,9 @@ def test_a_hostile_image_dropped_on_the_window_shows_a_message(qtbot, tmp_path, 
 
 
 def test_a_hostile_preset_opened_in_the_window_shows_a_message(qtbot, tmp_path):
-    from tests.unit.test_main_window import make_window
+    from tests.unit.test_main_window import FAKE, make_window
 
-    window = make_window(qtbot)
+    window = make_window(qtbot, FAKE)
     path = tmp_path / "evil.preset.json"
     path.write_text(DEEP_JSON)
     window.open_file(path)

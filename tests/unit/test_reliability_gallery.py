@@ -194,13 +194,13 @@ def test_a_read_only_gallery_opens_for_reading_with_a_read_only_message(tmp_path
 
 
 def test_the_studio_starts_on_a_damaged_gallery_and_says_so(qtbot, tmp_path):
-    from tests.unit.test_main_window import make_window
+    from tests.unit.test_main_window import FAKE, make_window
 
     gallery = Gallery()
     gallery.add(make_image(64, 64), make_params("kept", width=64, height=64))
     gallery.close()
     _damage(gallery.db_path, "garbage header")
-    window = make_window(qtbot, Gallery())
+    window = make_window(qtbot, FAKE, Gallery())
     assert "damaged" in window.banner.text.text() and "kept as" in window.banner.text.text()
     assert [r.prompt for r in window.gallery.query()] == ["kept"]
 
@@ -254,12 +254,12 @@ def test_sweep_removes_old_partial_files_and_finds_orphans(tmp_path):
 
 
 def test_the_studio_offers_to_readd_orphans_found_at_start(qtbot):
-    from tests.unit.test_main_window import make_window
+    from tests.unit.test_main_window import FAKE, make_window
     from ui.leftovers import check_leftovers
 
     gallery = Gallery()
     old_tmp, _new_tmp, orphan = _leftovers(gallery)
-    window = make_window(qtbot, gallery)
+    window = make_window(qtbot, FAKE, gallery)
     check_leftovers(window)
     qtbot.waitUntil(lambda: window.banner.action_button.isVisible(), timeout=10000)
     assert not old_tmp.exists() and "1 image(s)" in window.banner.text.text()
