@@ -36,7 +36,7 @@ TIMING_ENV = "SIGMA_STUDIO_TIMING"
 TARGET_VISIBLE_S = 1.0
 HEAVY_MODULES = ("torch", "diffusers", "transformers")  # must load on the worker thread, after the window
 QUIT_AFTER_VISIBLE_MS = 50
-CLI_COMMANDS = ("generate", "models")
+CLI_COMMANDS = ("generate", "models", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""The command line (docs/DESIGN.md Contract 1): `generate` and `models`.
+"""The command line (docs/DESIGN.md Contract 1): `generate`, `models` and `batch` (app/batch/command.py).
 
 Exit codes: 0 success; 2 bad arguments or input (one line on stderr, no output file);
 1 a failure while running (clear message, no partial output file). main.py hands it every argv
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     gen.add_argument("--out", default=".", help="output file (.png/.jpg/.webp) or folder")
     sub.add_parser("models", help="known and installed models, where they live")
+    from app.batch.command import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -177,17 +180,23 @@ def _generate(engine, request, total_steps: int) -> object | None:
 
 def _write_images(images: list, plan, out: str) -> None:
     """Each image fitted to the exact target and written with its metadata; prints seed and path."""
+    paths = output_paths(out, [item.seed for item in images])
+    for item, path in zip(images, paths):
+        save_output(item, plan, path)
+        print(f"seed {item.seed}: {path}")
+
+
+def save_output(item, plan, path: Path, **extra) -> Path:
+    """One generated image fitted to the exact target and written atomically with its Contract-2
+    metadata (extra keys added to it); `generate` and `batch` both write through here."""
     from app.metadata import build_params, save_image
     from app.sizes import fit_to_target
 
-    paths = output_paths(out, [item.seed for item in images])
-    for item, path in zip(images, paths):
-        image = fit_to_target(item.image, plan)
-        params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1]})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
-        save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
-        print(f"seed {item.seed}: {path}")
+    image = fit_to_target(item.image, plan)
+    params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1], **extra})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
+    return save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
 
 
 def cmd_models(_args) -> int:
@@ -242,6 +251,10 @@ def run_cli(argv: list[str]) -> int:
             return cmd_generate(args)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "batch":
+            from app.batch.command import cmd_batch
+
+            return cmd_batch(args)
         parser.print_help()
         return 2
     except (UsageError, BadRequest, SourceError) as error:
