@@ -402,6 +402,13 @@ class Gallery:
         rows = self._conn().execute(f"SELECT id FROM images WHERE {where} ORDER BY id {order}", args)
         return [row[0] for row in rows]
 
+    def settings_values(self, json_path: str) -> set[Any]:
+        """Every value at one JSON path of the visible records' settings, e.g. '$.batch.key'."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT json_extract(params, ?) FROM images WHERE deleted IS NULL", (json_path,)
+        ).fetchall()
+        return {row[0] for row in rows if row[0] is not None}
+
     def missing(self) -> list[int]:
         """Ids of visible records whose image file is no longer on disk."""
         rows = self._conn().execute("SELECT id, path FROM images WHERE deleted IS NULL").fetchall()
