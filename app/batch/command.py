@@ -81,6 +81,8 @@ def _check_options(args: Any) -> None:
         from .farm import require_ray
 
         require_ray()  # before reading anything: without Ray, say how to install it
+    if args.ray == "":
+        raise UsageError("--ray needs auto or the cluster's HOST:PORT")
 
 
 def load_jobs(args: Any, engine_check: bool = True) -> list[BatchJob]:
@@ -159,15 +161,29 @@ def run_local(todo: list[BatchJob], output: BatchOutput, settings: EngineSetting
 
 def cmd_batch(args: Any, engine_factory: Any = None) -> int:
     """`batch`: check options and every job, then make what is missing (locally or on Ray)."""
-    from tqdm import tqdm
-
     _check_options(args)
     jobs = load_jobs(args, engine_check=engine_factory is None)
+    summary = Summary(mode="ray" if args.ray else "local", jobs=len(jobs))
+    ray = None
+    if args.ray:
+        from .farm import connect
+
+        ray, summary.connect_s = connect(args.ray)
+    try:
+        return _run(args, jobs, summary, ray, engine_factory)
+    finally:
+        if ray is not None:
+            ray.shutdown()
+
+
+def _run(args: Any, jobs: list[BatchJob], summary: Summary, ray: Any, engine_factory: Any) -> int:
+    """Open the output folder, skip what is done, make the rest, report."""
+    from tqdm import tqdm
+
     try:
         output = BatchOutput(args.out)
     except OutputError as error:
         raise UsageError(str(error)) from None
-    summary = Summary(mode="ray" if args.ray else "local", jobs=len(jobs))
     settings = EngineSettings(args.device, args.memory, args.base)
     started = time.perf_counter()
     with output:
@@ -179,10 +195,10 @@ def cmd_batch(args: Any, engine_factory: Any = None) -> int:
         try:
             if not todo:
                 pass
-            elif args.ray:
+            elif ray is not None:
                 from .farm import FarmOptions, run_ray
 
-                run_ray(todo, output, settings, bar, summary,
+                run_ray(ray, todo, output, settings, bar, summary,
                         FarmOptions(args.ray, args.workers, args.cpus_per_worker, args.retries))
             else:
                 run_local(todo, output, settings, bar, summary, engine_factory)
@@ -190,7 +206,7 @@ def cmd_batch(args: Any, engine_factory: Any = None) -> int:
             summary.interrupted = True
         finally:
             bar.close()
-            summary.seconds = time.perf_counter() - started
+            summary.seconds = summary.connect_s + time.perf_counter() - started
     return _report(args, summary, len(jobs) - summary.skipped - summary.made)
 
 

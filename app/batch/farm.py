@@ -15,6 +15,7 @@ May import: ray (lazily), app.batch.*, app.cli (UsageError); no Qt, no torch.
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -62,31 +63,47 @@ def actor_options(resources: dict[str, float], options: FarmOptions) -> tuple[in
     return workers, {**placement, **fault}
 
 
-def _connect(ray: Any, address: str) -> None:
+def _reachable(address: str, timeout_s: float = 3.0) -> bool:
+    """Whether HOST:PORT accepts a connection (ray.init retries an unreachable head for minutes)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return True  # "auto", a ray:// address: Ray's own checks answer
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def connect(address: str) -> tuple[Any, float]:
+    """Join the cluster (before the output folder is touched); (the ray module, seconds it took)."""
+    ray = require_ray()
+    started = time.perf_counter()
+    hint = "start one with `ray start --head` or give its address"
+    if not _reachable(address):
+        raise UsageError(f"--ray {address}: no Ray cluster answers there; {hint}")
     try:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UsageError(f"--ray {address}: cannot connect to a Ray cluster ({' '.join(str(error).split())}); "
-                         "start one with `ray start --head` or give its address") from None
+        raise UsageError(f"--ray {address}: cannot connect to a Ray cluster "
+                         f"({' '.join(str(error).split())}); {hint}") from None
+    return ray, time.perf_counter() - started
 
 
-def run_ray(todo: list[BatchJob], output: BatchOutput, settings: EngineSettings, bar: Any,
+def run_ray(ray: Any, todo: list[BatchJob], output: BatchOutput, settings: EngineSettings, bar: Any,
             summary: Any, options: FarmOptions) -> None:
-    """Make the jobs on the cluster; each result is committed as it arrives."""
-    ray = require_ray()
+    """Make the jobs on the cluster `connect` joined; each result is committed as it arrives."""
     from ray.util import ActorPool
 
     started = time.perf_counter()
-    _connect(ray, options.address)
     try:
-        summary.connect_s = time.perf_counter() - started
         workers, remote_options = actor_options(ray.cluster_resources(), options)
         if remote_options["num_gpus"] == 0 and settings.device == "auto":
             settings = EngineSettings("cpu", settings.memory, settings.base)
         actor_class = ray.remote(BatchActor).options(**remote_options)
         actors = [actor_class.remote(settings, todo[0].model) for _ in range(min(workers, len(todo)))]
         ray.get([actor.ready.remote() for actor in actors])
-        summary.workers_ready_s = time.perf_counter() - started
+        summary.workers_ready_s = summary.connect_s + time.perf_counter() - started
         summary.workers = len(actors)
         pool = ActorPool(actors)
         for job, data, info in pool.map_unordered(lambda actor, job: actor.render.remote(job), todo):
@@ -99,5 +116,3 @@ def run_ray(todo: list[BatchJob], output: BatchOutput, settings: EngineSettings,
     except ray.exceptions.RayError as error:
         summary.failed.append(f"the cluster failed: {' '.join(str(error).split())[:500]}")
         print(f"error: {summary.failed[-1]}", file=sys.stderr)
-    finally:
-        ray.shutdown()

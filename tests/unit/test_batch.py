@@ -234,3 +234,17 @@ def test_importing_a_batch_folder_twice_adds_each_image_once(tmp_path):
     with pytest.raises(NotABatchFolder):
         import_batch_folder(gallery, tmp_path)
     gallery.close()
+
+
+def test_ray_with_no_cluster_at_the_address_stops_at_once_and_writes_nothing(tmp_path, capsys):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [job()])
+    assert run_batch([str(jobs), "--out", str(tmp_path / "out"), "--ray", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no Ray cluster answers there" in err and "ray start --head" in err
+    assert not (tmp_path / "out").exists()
