@@ -50,12 +50,11 @@ class BatchJob:
     guidance: float | None  # None: the model's own default, else 4.5
     model: str | None  # None: the configured model, else the demo model
     kv_compress: str = "auto"
-    preset: str | None = None  # a preset file's preset name (folder jobs)
 
     @property
     def key(self) -> str:
         """Hash of everything that decides the image (not where the job came from)."""
-        settings = {k: v for k, v in asdict(self).items() if k not in ("line", "preset")}
+        settings = {k: v for k, v in asdict(self).items() if k != "line"}
         text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_CHARS]
 
