@@ -1,4 +1,5 @@
-"""The command line (docs/DESIGN.md Contract 1): `generate`, `models` and `poster` (app.poster.cli).
+"""The command line (docs/DESIGN.md Contract 1): `generate`, `models`, `poster` (app.poster.cli) and
+`batch` (app/batch/command.py).
 
 Exit codes: 0 success; 2 bad arguments or input (one line on stderr, no output file);
 1 a failure while running (clear message, no partial output file). main.py hands it every argv
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     from app.poster.cli import add_parser as add_poster_parser  # issue 13: `poster`
 
     add_poster_parser(sub)
+
+    from app.batch.command import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -209,24 +214,32 @@ def _write_images(images: list, plan, out: str, force: bool = False) -> int:
 
     An existing file is kept (a free name is used) unless force. A failure while writing is one
     line on stderr and exit 1; atomic writes leave no partial file."""
-    from app.metadata import MetadataError, build_params, save_image
-    from app.sizes import fit_to_target
+    from app.metadata import MetadataError
 
     paths = output_paths(out, [item.seed for item in images])
     for item, path in zip(images, paths):
-        image = fit_to_target(item.image, plan)
-        params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1]})
-        fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             path = path if force else free_path(path)
-            save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
+            save_output(item, plan, path)
         except (OSError, MetadataError) as error:
             reason = getattr(error, "strerror", None) or error
             print(f"error: cannot write {path}: {_one_line(reason)}", file=sys.stderr)
             return 1
         print(f"seed {item.seed}: {path}")
     return 0
+
+
+def save_output(item, plan, path: Path, **extra) -> Path:
+    """One generated image fitted to the exact target and written atomically with its Contract-2
+    metadata (extra keys added to it); `generate` and `batch` both write through here."""
+    from app.metadata import build_params, save_image
+    from app.sizes import fit_to_target
+
+    image = fit_to_target(item.image, plan)
+    params = build_params(**{**item.params, "width": plan.target[0], "height": plan.target[1], **extra})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = IMAGE_SUFFIXES.get(path.suffix.lower(), "png")
+    return save_image(image, path, params, fmt=fmt, dpi=plan.dpi)
 
 
 def cmd_models(_args) -> int:
@@ -285,6 +298,10 @@ def run_cli(argv: list[str]) -> int:
             from app.poster.cli import cmd_poster
 
             return cmd_poster(args)
+        if args.command == "batch":
+            from app.batch.command import cmd_batch
+
+            return cmd_batch(args)
         parser.print_help()
         return 2
     except (UsageError, BadRequest, SourceError) as error:

@@ -34,6 +34,7 @@ from app.presets import Preset, PresetError, default_presets, load_presets, save
 from app.sizes import SizeError
 from app.worker import JobRunner, Output
 from ui.banner import Banner
+from ui.batch_import import add_import_batch_action
 from ui.dnd import DropHandlerMixin, DropPayload, classify_paths
 from ui.export_dialog import ExportDialog
 from ui.gallery import GalleryPanel
@@ -163,6 +164,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.import_action)
         file_menu.addAction(self.import_images_action)
+        add_import_batch_action(self, file_menu)
         file_menu.addAction(self.export_action)
         file_menu.addAction(self.poster_action)
         file_menu.addSeparator()

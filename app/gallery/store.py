@@ -450,6 +450,12 @@ class Gallery:
         with self._db() as conn:
             return [row[0] for row in conn.execute("SELECT path FROM images").fetchall()]
 
+    def settings_values(self, json_path: str) -> set[object]:
+        """Every value at one JSON path of the visible records' settings, e.g. '$.batch.key'."""
+        sql = "SELECT DISTINCT json_extract(params, ?) FROM images WHERE deleted IS NULL"
+        with self._db() as conn:
+            return {row[0] for row in conn.execute(sql, (json_path,)).fetchall() if row[0] is not None}
+
     def missing(self) -> list[int]:
         """Ids of visible records whose image file is no longer on disk."""
         with self._db() as conn:
