@@ -184,6 +184,30 @@ def parse_a1111(text: str) -> dict[str, Any]:
     return params
 
 
+HIRES_MODES = ("auto", "direct", "refine")
+UPSCALERS = ("latent", "pixel")
+
+
+def hires_request_kwargs(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The high-resolution path recorded in `hires` as GenerationRequest keywords (hires,
+    refine_strength, refine_stages, upscaler), so the image can be made again; {} when absent or
+    unusable. A refined image is recalled as `refine` (not `auto`), a direct one as `direct`."""
+    hires = (params or {}).get("hires")
+    if not isinstance(hires, dict) or hires.get("path") not in ("direct", "refine"):
+        return {}
+    if hires["path"] == "direct":
+        return {"hires": "direct"}
+    out: dict[str, Any] = {"hires": "refine"}
+    strength, stages, upscaler = hires.get("strength"), hires.get("stages"), hires.get("upscaler")
+    if isinstance(strength, (int, float)) and not isinstance(strength, bool) and 0.05 <= strength <= 1.0:
+        out["refine_strength"] = float(strength)
+    if isinstance(stages, int) and not isinstance(stages, bool) and 1 <= stages <= 4:
+        out["refine_stages"] = stages
+    if upscaler in UPSCALERS:
+        out["upscaler"] = upscaler
+    return out
+
+
 def describe(params: dict[str, Any] | None) -> str:
     """A one-line summary: prompt start, size, steps, CFG, seed, model."""
     if not params:

@@ -26,3 +26,8 @@ class GenerationRequest:
     count: int = 1
     kv_compress: str = "auto"  # "auto" | "off" | "2" | "4"
     memory: str | None = None  # None: the engine's mode
+    # high-resolution path (model/inference/refine.py): compose at the trained size, refine at the target
+    hires: str = "auto"  # "auto" | "direct" | "refine"
+    refine_strength: float | None = None  # None: refine.DEFAULT_STRENGTH
+    refine_stages: int | None = None  # refine stages after composing; None: from the size jump
+    upscaler: str = "latent"  # "latent" | "pixel"
