@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import paths
 from app.jobs import Job, JobRequest, JobState
+from app.metadata import hires_request_kwargs
 from app.presets import Preset, PresetError, default_presets, load_presets, save_preset
 from app.sizes import SizeError
 from app.worker import JobRunner, Output
@@ -342,11 +343,11 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self._update_buttons()
 
     def on_preview(self, job_id: str, index: int, step: int, total: int, eta: float, preview: Any,
-                       phase: str) -> None:
+                       phase: str, stage: str = "") -> None:
         job = self.queue.find(job_id)
         if job is None or job.state is not JobState.running:
             return
-        self.live_view.show_step(index, job.request.count, step, total, eta, preview, phase)
+        self.live_view.show_step(index, job.request.count, step, total, eta, preview, phase, stage)
 
     def on_job_outputs(self, job_id: str, outputs: list[Output]) -> None:
         for output in outputs:
@@ -407,7 +408,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             self.size_picker.set_size_text(params["size"])
         self.gen_settings.set_values(
             steps=params.get("steps"), guidance=params.get("guidance"), seed=params.get("seed"),
-            kv_compress=params.get("kv_compress"),
+            kv_compress=params.get("kv_compress"), **_recalled_hires(params),
         )
         self._active_preset = None
         self.show_status("Settings restored from the image")
@@ -569,3 +570,11 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self._keep_dialog(box)
         box.open()
         return box
+
+
+def _recalled_hires(params: dict) -> dict:
+    """The high-resolution path an image records, as gen_settings values (nothing when it has none)."""
+    kwargs = hires_request_kwargs(params)
+    if not kwargs:
+        return {}
+    return {"refine_strength": None, "refine_stages": None, "upscaler": "latent", **kwargs}
