@@ -23,13 +23,14 @@ import torch
 from PIL import Image
 
 from ..configs import T5_TOKENS
-from ..errors import BadRequest, Cancelled, EngineError
+from ..errors import BadRequest, Cancelled, EngineError, SourceError
 from ..request import GUIDANCE_LIMITS, STEPS_LIMITS, GenerationRequest
 from ..resolution import check_size, snap_to_grid
 from . import memory, refine
 from .kv_compress import attach, resolve_kv_factor
 from .positions import fit_positions
 from .prompt_cache import PromptCache
+from .prompt_words import PromptWords
 
 MAX_STEPS = STEPS_LIMITS[1]
 MAX_COUNT = 64
@@ -85,6 +86,7 @@ class ModelInfo:
     learned_kv: dict | None = None
     defaults: dict | None = None  # the model's own generation defaults, e.g. {"guidance": 1.5}
     trained_resolution: int = 0  # px: the side of the square it was trained at (refine.py composes there)
+    understands: dict | None = None  # the model's word tables in brief (prompt_words.py), for the studio
 
 
 def _torch_dtype(name: str) -> torch.dtype:
@@ -127,6 +129,7 @@ class Engine:
         self._preview_matrix: torch.Tensor | None = None
         self._applied_mode: str | None = None
         self.vae_budget_bytes: int | None = None  # None: the device's free memory decides
+        self.words: PromptWords | None = None  # the loaded model's prompt tables, when it ships them
 
     # ------------------------------------------------------------------ loading
 
@@ -154,6 +157,7 @@ class Engine:
         for part in (pipe.transformer, pipe.vae, pipe.text_encoder):
             part.eval().requires_grad_(False)
         fit_positions(pipe.transformer)  # no edge band on grids beyond the trained one (positions.py)
+        words = _prompt_words(resolved)
         self.pipe, self.loaded = pipe, loaded
         self._apply_plan(self.plan)
         self._preview_matrix = None
@@ -168,12 +172,14 @@ class Engine:
             learned_kv=loaded.kv,
             defaults=dict(loaded.defaults),
             trained_resolution=refine.trained_resolution(pipe, resolved),
+            understands=words.summary() if words else None,
         )
+        self.words = words
         return self.info
 
     def unload(self) -> None:
         """Drop the loaded model and free its memory."""
-        self.pipe = self.loaded = self.info = None
+        self.pipe = self.loaded = self.info = self.words = None
         self._applied_mode = None
         _free_memory()
 
@@ -264,7 +270,8 @@ class Engine:
         seed = int(request.seed) if request.seed is not None else random.randint(0, MAX_SEED - MAX_COUNT)
         if self.count_tokens(request.prompt) > T5_TOKENS:
             notes.append(f"the prompt is longer than {T5_TOKENS} tokens: the end was cut off")
-        embeds = self.encode_prompt(request.prompt, request.negative or "")
+        understood = self._understood(request.prompt, notes)
+        embeds = self.encode_prompt(understood, request.negative or "")
         trained = self.info.trained_resolution
         stages = refine.plan_stages(
             (made_w, made_h), trained, refine.chooses_refine(request.hires, (made_w, made_h), trained),
@@ -283,8 +290,19 @@ class Engine:
             else:
                 image = self._generate_refined(request, embeds, image_seed, stages, index, on_step, should_cancel, notes)
             params = self._params(request, image_seed, kv_factor, (made_w, made_h), stages)
+            if understood != request.prompt:
+                params["understood"] = understood
             images.append(GeneratedImage(image=image, seed=image_seed, params=params))
         return GenerationResult(images, (made_w, made_h), kv_factor, notes, time.perf_counter() - started)
+
+    def _understood(self, prompt: str, notes: list[str]) -> str:
+        """The prompt through the model's own word tables (prompt_words.py), when it ships them."""
+        if self.words is None:
+            return prompt
+        reading = self.words.read(prompt)
+        if reading.changed:
+            notes.append(f"{self.info.name} read the prompt as: {reading.text}")
+        return reading.text
 
     def _with_step_down(self, run: Callable[[], Image.Image], notes: list[str]) -> Image.Image:
         """Run once; on out-of-memory, free, move to the next leaner plan, say so and retry once."""
@@ -555,6 +573,16 @@ def _rgb_array(image: Image.Image):
     import numpy as np
 
     return np.asarray(image.convert("RGB"), dtype=np.float32)
+
+
+def _prompt_words(resolved) -> PromptWords | None:
+    """The model folder's prompt tables (prompt_words.py); SourceError naming the file when unusable."""
+    if resolved.kind not in ("pipeline_folder", "demo"):
+        return None
+    try:
+        return PromptWords.load(resolved.location)
+    except (ValueError, OSError) as error:
+        raise SourceError(f"{resolved.location}: the prompt tables cannot be read: {error}") from error
 
 
 def _to(module, device: str) -> None:

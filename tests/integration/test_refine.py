@@ -176,3 +176,30 @@ def test_direct_mode_has_no_right_edge_band(demo):
         fit_positions(demo.pipe.transformer)
     assert edge_band(stock) > 4.0  # the test sees the band where it is
     assert edge_band(fixed) < 2.5
+
+
+def test_cli_refines_and_records_the_path(tiny_pipeline_dir, tmp_path, capsys):
+    from app.cli import run_cli
+    from app.metadata import hires_request_kwargs, read_params
+
+    out = tmp_path / "refined.png"
+    args = ["generate", "teal poster", "--model", str(tiny_pipeline_dir), "--steps", "2", "--size", "320x256",
+            "--seed", "3", "--hires", "refine", "--refine-strength", "0.5", "--out", str(out)]
+    assert run_cli(args) == 0
+    params = read_params(out)
+    assert params["hires"]["path"] == "refine" and params["hires"]["sizes"][-1] == "320x256"
+    assert hires_request_kwargs(params)["refine_strength"] == 0.5
+    assert run_cli([*args[:-2], "--refine-stages", "7", "--out", str(tmp_path / "bad.png")]) == 2
+    assert "refine stages 7" in capsys.readouterr().err and not (tmp_path / "bad.png").exists()
+
+
+def test_demo_model_reads_everyday_words_and_says_so(demo):
+    typed = demo.generate(req(prompt="teal poster with orange circles", steps=2))
+    params = typed.images[0].params
+    assert params["prompt"] == "teal poster with orange circles"
+    assert params["understood"] == "a teal wallpaper with orange dots"
+    assert any("read the prompt as: a teal wallpaper with orange dots" in note for note in typed.notes)
+    canonical = demo.generate(req(prompt="a teal wallpaper with orange dots", steps=2))
+    assert "understood" not in canonical.images[0].params
+    assert np.array_equal(pixels(typed.images[0].image), pixels(canonical.images[0].image))
+    assert "orange" in demo.info.understands["colours"] and demo.info.understands["examples"]

@@ -20,7 +20,6 @@ from model.loading.single_file import (
     load_single_file,
     to_official_state_dict,
 )
-from model.training.config import ROOT
 
 HINT = {"head_dim": 16, "sample_size": 8, "interpolation_scale": 1}  # Tiny(): hidden 32 = 2 heads x 16
 
