@@ -37,6 +37,12 @@ class FakeModelInfo:
     plan: str = "fake engine on the CPU"
     learned_kv: dict | None = None
     defaults: dict = field(default_factory=dict)
+    trained_resolution: int = 256
+    understands: dict | None = None  # the demo's word tables in brief (as PromptWords.summary)
+
+
+DEMO_UNDERSTANDS = {"colours": ["orange", "teal"], "shades": ["light", "dark"], "patterns": ["dots", "grid"],
+                    "placements": ["center", "left"], "examples": ["teal poster with orange dots", "a grey grid"]}
 
 
 @dataclass
@@ -95,7 +101,8 @@ class FakeEngine:
         if on_progress is not None:
             on_progress("Loading the fake model", 1, 1)
         name = "demo" if source is None else Path(str(source)).name
-        self.info = FakeModelInfo(name=name, source=str(source or "demo"), is_demo=source is None)
+        self.info = FakeModelInfo(name=name, source=str(source or "demo"), is_demo=source is None,
+                                  understands=DEMO_UNDERSTANDS if source is None else None)
         return self.info
 
     def count_tokens(self, text: str) -> int:

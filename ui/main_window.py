@@ -197,6 +197,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.queue.count_changed.connect(self._update_buttons)
         panel = self.gallery_panel
         panel.use_settings.connect(self.apply_params)
+        self.side_panel.vocabulary.example_chosen.connect(lambda text: self.editor.set_prompt(text))
         panel.export_requested.connect(self.open_export)
         panel.status_message.connect(self.show_status)
 
@@ -316,6 +317,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.model_info = info
         name = info.get("name") or info.get("source") or "model"
         self.model_status.show_loaded(info)
+        self.side_panel.vocabulary.show_for(info.get("understands"))
         defaults = {k: v for k, v in (info.get("defaults") or {}).items() if k in ("steps", "guidance")}
         if defaults:
             # a model that was trained for other settings (the demo: guidance 2.0) starts from them
@@ -332,6 +334,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
     def on_model_failed(self, message: str) -> None:
         """JobRunner.model_failed: the banner says why, with a button to the model manager."""
         self.model_info = None
+        self.side_panel.vocabulary.show_for(None)
         self.last_error = message
         self.model_status.show_failed()
         self.show_status("The model could not be loaded")

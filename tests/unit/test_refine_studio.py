@@ -83,3 +83,21 @@ def test_recall_restores_the_path_and_leaves_it_for_images_without_one(qtbot, wi
     window.open_file(str(save_image(Image.new("RGB", (320, 288), "red"), tmp_path / "direct.png", direct)))
     values = window.gen_settings.values()
     assert values["hires"] == "direct" and values["refine_strength"] is None and values["refine_stages"] is None
+
+
+def test_the_demo_model_shows_what_it_understands_and_examples_fill_the_prompt(qtbot):
+    from tests.fake_engine import DEMO_UNDERSTANDS
+
+    win = make_window(qtbot)
+    try:
+        win.start(None)  # the demo model carries word tables
+        qtbot.waitUntil(lambda: win.runner.model_info is not None, timeout=10_000)
+        hint = win.side_panel.vocabulary
+        assert hint.isVisible() and "teal" in hint.words.text() and "dots" in hint.words.text()
+        assert [b.text() for b in hint.buttons] == DEMO_UNDERSTANDS["examples"]
+        qtbot.mouseClick(hint.buttons[0], Qt.MouseButton.LeftButton)
+        assert win.editor.prompt_text() == "teal poster with orange dots"
+        win.start(FAKE_MODEL)  # a model without tables: no box
+        qtbot.waitUntil(lambda: not hint.isVisible(), timeout=10_000)
+    finally:
+        win.close()
