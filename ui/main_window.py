@@ -516,8 +516,15 @@ class MainWindow(DropHandlerMixin, QMainWindow):
     def open_export(self, records: list) -> QWidget | None:
         """Open the export dialog for these gallery records."""
         dialog = self._keep_dialog(ExportDialog(records, self.settings, self))
+        dialog.refine_requested.connect(self.queue_refines)
         dialog.open()
         return dialog
+
+    def queue_refines(self, jobs: list) -> list[Job]:
+        """Export dialog's "refine to each size": one queued job per (request, size plan)."""
+        queued = [self.runner.submit(request, plan) for request, plan in jobs]
+        self.show_status(f"Queued {len(queued)} refine job{'s' if len(queued) != 1 else ''}")
+        return queued
 
     def open_settings(self) -> QWidget:
         """File ▸ Settings…"""

@@ -101,3 +101,35 @@ def test_the_demo_model_shows_what_it_understands_and_examples_fill_the_prompt(q
         qtbot.waitUntil(lambda: not hint.isVisible(), timeout=10_000)
     finally:
         win.close()
+
+
+def test_export_can_refine_to_each_size_as_queued_jobs(qtbot, window, tmp_path):
+    prepare(qtbot, window, "teal poster with orange dots", steps=3)
+    choose(window.gen_settings.hires, "direct")
+    first = window.generate()
+    wait_finished(qtbot, first)
+    record = window.gallery.get(first.record_ids[0])
+    dialog = window.open_export([record])
+    dialog.set_out_dir(tmp_path)
+    dialog.set_sizes([])
+    dialog.add_custom_size(512, 512)
+    dialog.add_custom_size(256, 128)
+    dialog.update_plan()
+    assert dialog.upscale_label.text() == "Upscaled by a plain resize: 512x512 ×2.0"  # 256x128 is not
+    assert not dialog.refine_box.isChecked()  # plain resize stays the default
+    dialog.refine_box.setChecked(True)
+    assert dialog.update_plan() == 2 and "2 refine jobs will be queued" in dialog.plan_label.text()
+    stages: list[str] = []
+    window.runner.preview_ready.connect(lambda *args: stages.append(args[7]))
+    assert dialog.start()
+    jobs = [job for job in window.queue if job is not first]
+    assert len(jobs) == 2 and all(job.request.hires == "refine" for job in jobs)
+    assert {(job.request.width, job.request.height) for job in jobs} == {(512, 512), (256, 128)}
+    assert all(job.request.seed == first.seeds[0] and job.request.prompt == record.prompt for job in jobs)
+    window.runner.cancel(jobs[1].id)  # cancel works as for any job
+    wait_finished(qtbot, *jobs)
+    assert jobs[0].state is JobState.done and jobs[1].state is JobState.cancelled
+    made = window.gallery.get(jobs[0].record_ids[0])
+    assert (made.width, made.height) == (512, 512) and made.params["hires"]["path"] == "refine"
+    assert "composing 1/2" in stages and "refining 2/2" in stages
+    assert not list(tmp_path.glob("*.png"))  # refining writes no plain-resized files
