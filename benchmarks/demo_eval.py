@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-sizes", default="", help="WxH list: run through the engine at these sizes")
     parser.add_argument("--hires", default="direct,refine", help="paths to compare with --engine-sizes")
     parser.add_argument("--prompts", default="everyday", choices=["everyday", "heldout"])
+    parser.add_argument("--upscaler", default="latent", choices=["latent", "pixel"], help="for refine")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -195,14 +196,14 @@ def engine_eval(args, parser) -> int:
             scores, seconds = [], []
             for k, (prompt, main, pattern, layout) in enumerate(prompts):
                 request = GenerationRequest(prompt, width=width, height=height, steps=args.steps,
-                                            guidance=guidance, seed=k, hires=path)
+                                            guidance=guidance, seed=k, hires=path, upscaler=args.upscaler)
                 start = time.perf_counter()
                 result = engine.generate(request)
                 seconds.append(time.perf_counter() - start)
                 image = result.images[0]
                 scores.append({"prompt": prompt, **score_engine_image(image.image, main, pattern, layout)})
                 if args.save:
-                    folder = args.save / f"{width}x{height}_{path}"
+                    folder = args.save / f"{width}x{height}_{path}_{args.upscaler}"
                     folder.mkdir(parents=True, exist_ok=True)
                     image.image.save(folder / f"{k:03d}.png")
             n = len(scores)

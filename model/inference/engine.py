@@ -293,6 +293,7 @@ class Engine:
             if understood != request.prompt:
                 params["understood"] = understood
             images.append(GeneratedImage(image=image, seed=image_seed, params=params))
+        notes = list(dict.fromkeys(notes))  # a refined image's stages may repeat a note
         return GenerationResult(images, (made_w, made_h), kv_factor, notes, time.perf_counter() - started)
 
     def _understood(self, prompt: str, notes: list[str]) -> str:
@@ -381,6 +382,7 @@ class Engine:
             if plan.mode == "offload":
                 pipe.transformer.to(plan.device)
 
+    @torch.no_grad()
     def _generate_refined(self, request, embeds, seed: int, stages, index: int, on_step, should_cancel, notes):
         """The high-resolution path (refine.py): compose, then upscale, re-noise and refine stage by
         stage; each stage gets its own KV factor and out-of-memory step-down; one decode at the end."""
