@@ -205,6 +205,8 @@ def hires_request_kwargs(params: dict[str, Any] | None) -> dict[str, Any]:
         out["refine_stages"] = stages
     if upscaler in UPSCALERS:
         out["upscaler"] = upscaler
+    if hires.get("keep_composition") is False:  # recorded from issue 12's anchoring on; absent = kept
+        out["keep_composition"] = False
     return out
 
 

@@ -31,3 +31,4 @@ class GenerationRequest:
     refine_strength: float | None = None  # None: refine.DEFAULT_STRENGTH
     refine_stages: int | None = None  # refine stages after composing; None: from the size jump
     upscaler: str = "latent"  # "latent" | "pixel"
+    keep_composition: bool = True  # refine stages keep the composition's low frequencies (refine.py)

@@ -421,9 +421,12 @@ class Engine:
             upscaled = refine.upscale_latents(previous, (made[1] // scale, made[0] // scale))
         timesteps = refine.stage_timesteps(self.pipe.scheduler, int(request.steps), stage.strength)
         start = refine.renoise(upscaled, self.pipe.scheduler, timesteps[0], seed)
-        return self._denoise(
+        refined = self._denoise(
             request, embeds, seed, made, index, None, cancel, started, start=start, timesteps=timesteps, report=report
         )
+        if not request.keep_composition:
+            return refined
+        return refine.keep_composition(refined, upscaled, tuple(previous.shape[-2:]))
 
     @torch.no_grad()
     def _upscale_pixels(self, latents, made: tuple[int, int], cancel) -> torch.Tensor:

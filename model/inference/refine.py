@@ -135,6 +135,21 @@ def upscale_latents(latents: torch.Tensor, size_hw: tuple[int, int]) -> torch.Te
     return out.to(latents.dtype)
 
 
+def keep_composition(refined: torch.Tensor, start: torch.Tensor, previous_hw: tuple[int, int]) -> torch.Tensor:
+    """The refined latents' detail on the upscaled start's low frequencies: both are brought down to the
+    previous stage's latent size and back, and the refined low band is swapped for the start's. The
+    demo model drifts colours at large token counts (teal -> green at 1024^2 even from strength 0.3);
+    a refine stage is there to add detail, so the composition's colours and layout are kept."""
+    size = refined.shape[-2:]
+
+    def low(x: torch.Tensor) -> torch.Tensor:
+        small = F.interpolate(x.float(), size=previous_hw, mode="area")
+        return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+
+    out = refined.float() - low(refined) + low(start.to(refined.device))
+    return out.to(refined.dtype)
+
+
 def stage_cost(stage: Stage, steps: int) -> float:
     """A relative cost for the ETA over all stages: steps x tokens x (1 + tokens / 4096) (attention)."""
     tokens = (stage.width // GRID) * (stage.height // GRID)
@@ -166,5 +181,6 @@ def hires_params(request, stages) -> dict:
         "strength": stages[-1].strength,
         "stages": len(stages) - 1,
         "upscaler": request.upscaler,
+        "keep_composition": bool(request.keep_composition),
         "sizes": [f"{st.width}x{st.height}" for st in stages],
     }

@@ -55,5 +55,5 @@ def test_engine_eval_compares_direct_and_refine_per_size(tiny_pipeline_dir, caps
     assert [(r["size"], r["hires"], r["made_by"]) for r in rows] == [
         ("256x256", "direct", "direct"), ("256x256", "refine", "refine"),
         ("320x256", "direct", "direct"), ("320x256", "refine", "refine")]
-    assert all(r["n"] == 2 and 0 <= r["layout_acc"] <= 1 and r["seconds_per_image"] > 0 for r in rows)
+    assert all(r["n"] == 2 and 0 <= r["layout_acc"] <= 1 and r["seconds_per_image"] >= 0 for r in rows)
     assert lines[-6].startswith("| size | path |") and "| 320x256 | refine (refine) | 2 |" in lines[-1]

@@ -168,12 +168,14 @@ def test_direct_mode_has_no_right_edge_band(demo):
     from model.demo.scoring import edge_band
 
     wide = req(hires="direct", width=768, height=432, steps=8, seed=1)
-    fixed = demo.generate(wide).images[0].image
-    unfit_positions(demo.pipe.transformer)
+    words, demo.words = demo.words, None  # the prompt as the issue typed it, not as the tables read it
     try:
+        fixed = demo.generate(wide).images[0].image
+        unfit_positions(demo.pipe.transformer)
         stock = demo.generate(wide).images[0].image
     finally:
         fit_positions(demo.pipe.transformer)
+        demo.words = words
     assert edge_band(stock) > 4.0  # the test sees the band where it is
     assert edge_band(fixed) < 2.5
 
@@ -203,3 +205,25 @@ def test_demo_model_reads_everyday_words_and_says_so(demo):
     assert "understood" not in canonical.images[0].params
     assert np.array_equal(pixels(typed.images[0].image), pixels(canonical.images[0].image))
     assert "orange" in demo.info.understands["colours"] and demo.info.understands["examples"]
+
+
+def test_keep_composition_takes_the_detail_and_keeps_the_low_frequencies():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    start = torch.randn(1, 4, 32, 48)
+    detail = 0.3 * torch.randn(1, 4, 32, 48)
+    refined = start + 0.5 + detail  # a colour drift (+0.5) plus new detail
+    kept = refine.keep_composition(refined, start, (16, 24))
+    down = lambda x: F.interpolate(x, size=(16, 24), mode="area")  # noqa: E731
+    drift_before = (down(refined) - down(start)).abs().mean()
+    drift_after = (down(kept) - down(start)).abs().mean()
+    assert drift_after < drift_before / 5  # the drift is (nearly) gone
+    added = (kept - start).flatten()
+    assert torch.corrcoef(torch.stack([added, detail.flatten()]))[0, 1] > 0.8  # the detail stays
+
+
+def test_refine_without_keeping_the_composition_differs(engine):
+    kept = engine.generate(req(hires="refine")).images[0].image
+    free = engine.generate(req(hires="refine", keep_composition=False)).images[0].image
+    assert not np.array_equal(pixels(kept), pixels(free))
