@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", default="everyday", choices=["everyday", "heldout"])
     parser.add_argument("--upscaler", default="latent", choices=["latent", "pixel"], help="for refine")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--read", action="store_true", help="only: how the model's prompt tables read --prompts")
     args = parser.parse_args(argv)
+    if args.read:
+        return read_eval(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.engine_sizes:
@@ -174,6 +177,28 @@ def eval_prompts(kind: str, n: int) -> list[tuple[str, str, str, str]]:
     from model.demo.data import heldout_prompts
 
     return [(c, lab["main_family"], lab["pattern"], lab["layout"]) for c, lab in heldout_prompts(n)]
+
+
+def read_eval(args) -> int:
+    """How the model folder's prompt tables read the prompts: main colour family, pattern, layout found."""
+    from model.inference.prompt_words import PromptWords
+
+    words = PromptWords.load(args.model)
+    if words is None:
+        print(f"{args.model} has no prompt tables")
+        return 1
+    prompts = eval_prompts(args.prompts, args.n)
+    hits = {"main": 0, "pattern": 0, "layout": 0}
+    for prompt, main, pattern, layout in prompts:
+        reading = words.read(prompt)
+        hits["main"] += (reading.main or "").split(" ")[-1] == main
+        hits["pattern"] += reading.pattern == pattern
+        hits["layout"] += reading.layout == layout
+    n = len(prompts)
+    print(json.dumps({"n": n, **{k: v / n for k, v in hits.items()}}))
+    print(f"prompt tables on {n} {args.prompts} prompts: main colour {hits['main']}/{n}, "
+          f"pattern {hits['pattern']}/{n}, layout {hits['layout']}/{n}")
+    return 0
 
 
 def engine_eval(args, parser) -> int:

@@ -57,3 +57,9 @@ def test_engine_eval_compares_direct_and_refine_per_size(tiny_pipeline_dir, caps
         ("320x256", "direct", "direct"), ("320x256", "refine", "refine")]
     assert all(r["n"] == 2 and 0 <= r["layout_acc"] <= 1 and r["seconds_per_image"] >= 0 for r in rows)
     assert lines[-6].startswith("| size | path |") and "| 320x256 | refine (refine) | 2 |" in lines[-1]
+
+
+def test_read_reports_how_the_demo_tables_read_the_everyday_prompts(capsys):
+    assert _demo_eval().main(["--read", "--n", "24"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert result["n"] == 24 and result["main"] >= 0.9 and result["pattern"] >= 0.8
