@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--kv-compress", default="auto", choices=["auto", "off", "2", "4"])
     gen.add_argument("--memory", default="auto", choices=["auto", "gpu", "offload", "sequential"])
     gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    gen.add_argument("--hires", default="auto", choices=["auto", "direct", "refine"],
+                     help="beyond the model's resolution: compose there and refine at the size (auto: per model)")
+    gen.add_argument("--refine-strength", type=float, default=None, help="0.05-1 (default 0.45)")
+    gen.add_argument("--refine-stages", type=int, default=None, help="1-4 refine stages (default: from the jump)")
+    gen.add_argument("--upscaler", default="latent", choices=["latent", "pixel"])
     gen.add_argument("--out", default=".", help="output file (.png/.jpg/.webp) or folder")
     gen.add_argument("--force", action="store_true", help="overwrite existing files (default: pick a free name)")
     sub.add_parser("models", help="known and installed models, where they live")
@@ -156,6 +161,10 @@ def _request(args, plan) -> object:
         seed=args.seed,
         count=args.count,
         kv_compress=args.kv_compress,
+        hires=args.hires,
+        refine_strength=args.refine_strength,
+        refine_stages=args.refine_stages,
+        upscaler=args.upscaler,
     )
     try:
         validate_request(request)
@@ -192,8 +201,11 @@ def _generate(engine, request, total_steps: int) -> object | None:
 
     def on_step(step) -> None:
         if step.phase == "denoise":
+            if bar.total != step.total * step.count:  # a refined image counts the steps of all its stages
+                bar.total = step.total * step.count
             bar.update(1)
-            bar.set_postfix_str(f"image {step.image_index + 1}/{step.count}")
+            stage = f" {step.stage}" if getattr(step, "stage", "") else ""
+            bar.set_postfix_str(f"image {step.image_index + 1}/{step.count}{stage}")
 
     try:
         return engine.generate(request, on_step=on_step)

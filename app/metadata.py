@@ -4,7 +4,7 @@ PNG: a `parameters` text chunk in the A1111 format (read by other tools) and a `
 chunk holding our JSON. JPEG and WebP: the JSON in EXIF UserComment. Reading prefers our JSON, then
 A1111 `parameters`; anything else is "no settings found" (None).
 
-May import: Pillow, app.atomic, app.safejson; no Qt, no torch. Text read from a file is bounded
+May import: Pillow, app.atomic, app.safejson, app.model_service (limits); no Qt, no torch. Text read from a file is bounded
 (MAX_TEXT_CHARS, safejson) before it is parsed; any failure to read an image is a MetadataError.
 """
 
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import ExifTags, Image, PngImagePlugin, UnidentifiedImageError
+
+from app.model_service import REFINE_STAGE_LIMITS, REFINE_STRENGTH_LIMITS, UPSCALERS
 
 from . import safejson
 from .atomic import atomic_write
@@ -187,6 +189,38 @@ def parse_a1111(text: str) -> dict[str, Any]:
     if extra:
         params["extra"] = extra
     return params
+
+
+def hires_settings(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The high-resolution path an image records, as generation settings to restore: every path
+    setting (unset ones back to their defaults) when it records one, nothing when it has none."""
+    kwargs = hires_request_kwargs(params)
+    if not kwargs:
+        return {}
+    return {"refine_strength": None, "refine_stages": None, "upscaler": "latent", **kwargs}
+
+
+def hires_request_kwargs(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The high-resolution path recorded in `hires` as GenerationRequest keywords (hires,
+    refine_strength, refine_stages, upscaler), so the image can be made again; {} when absent or
+    unusable. A refined image is recalled as `refine` (not `auto`), a direct one as `direct`."""
+    hires = (params or {}).get("hires")
+    if not isinstance(hires, dict) or hires.get("path") not in ("direct", "refine"):
+        return {}
+    if hires["path"] == "direct":
+        return {"hires": "direct"}
+    out: dict[str, Any] = {"hires": "refine"}
+    strength, stages, upscaler = hires.get("strength"), hires.get("stages"), hires.get("upscaler")
+    (low, high), (first, last) = REFINE_STRENGTH_LIMITS, REFINE_STAGE_LIMITS
+    if isinstance(strength, (int, float)) and not isinstance(strength, bool) and low <= strength <= high:
+        out["refine_strength"] = float(strength)
+    if isinstance(stages, int) and not isinstance(stages, bool) and first <= stages <= last:
+        out["refine_stages"] = stages
+    if upscaler in UPSCALERS:
+        out["upscaler"] = upscaler
+    if hires.get("keep_composition") is False:  # recorded from issue 12's anchoring on; absent = kept
+        out["keep_composition"] = False
+    return out
 
 
 def describe(params: dict[str, Any] | None) -> str:

@@ -19,14 +19,19 @@ from model.errors import BadRequest, Cancelled, EngineError, SourceError
 from model.request import (
     COUNT_LIMITS,
     GUIDANCE_LIMITS,
+    HIRES_MODES,
+    REFINE_STAGE_LIMITS,
+    REFINE_STRENGTH_LIMITS,
     SEED_LIMITS,
     STEPS_LIMITS,
+    UPSCALERS,
     GenerationRequest,
     validate_request,
 )
 from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
 
 __all__ = [
+    "HIRES_MODES", "UPSCALERS", "REFINE_STRENGTH_LIMITS", "REFINE_STAGE_LIMITS",
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
     "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS",
     "GRID", "MAX_SIDE", "MIN_SIDE", "check_size", "largest_makeable", "parse_size", "snap_to_grid",

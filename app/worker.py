@@ -71,8 +71,9 @@ class Worker(QObject):
     model_loaded = Signal(dict)
     model_failed = Signal(str)
     job_started = Signal(str)
-    # job_id, image_index, step, total, eta_s, preview QImage (None while decoding), phase "denoise"|"decode"
-    step = Signal(str, int, int, int, float, object, str)
+    # job_id, image_index, step, total, eta_s, preview QImage (None while decoding), phase "denoise"|"decode",
+    # stage ("" direct, "composing 1/2" / "refining 2/2" on the high-resolution path; steps and ETA span all stages)
+    step = Signal(str, int, int, int, float, object, str, str)
     job_done = Signal(str, list, list, list)  # job_id, [Output], seeds, notes
     job_failed = Signal(str, str)
     job_cancelled = Signal(str)
@@ -228,16 +229,18 @@ class Worker(QObject):
         made = tuple(job.plan.made) if job.plan is not None else None
         request = GenerationRequest(**job.request.engine_kwargs(made))
         last_emit = [0.0]
+        last_stage = [""]
 
         def on_step(info: Any) -> None:
             now = time.perf_counter()
+            stage = str(getattr(info, "stage", ""))
             last = info.step == info.total and info.phase == "denoise"
-            if not last and now - last_emit[0] < 0.05:
-                return  # at most ~20 updates a second: the UI never queues up behind the engine
-            last_emit[0] = now
+            if not last and stage == last_stage[0] and now - last_emit[0] < 0.05:
+                return  # at most ~20 updates a second (and each new stage): the UI never queues up
+            last_emit[0], last_stage[0] = now, stage
             preview = pil_to_qimage(info.preview) if info.preview is not None else None
             self.step.emit(job.id, int(info.image_index), int(info.step), int(info.total), float(info.eta_s),
-                           preview, str(info.phase))
+                           preview, str(info.phase), str(getattr(info, "stage", "")))
 
         return self.engine.generate(request, on_step=on_step, should_cancel=lambda: self._should_cancel(job.id))
 
@@ -306,7 +309,7 @@ class JobRunner(QObject):
     model_loading = Signal(str)
     model_loaded = Signal(dict)
     model_failed = Signal(str)
-    preview_ready = Signal(str, int, int, int, float, object, str)  # as Worker.step
+    preview_ready = Signal(str, int, int, int, float, object, str, str)  # as Worker.step
     job_outputs = Signal(str, list)  # job_id, [Output]
     tokens_counted = Signal(str, int)
 
@@ -456,10 +459,10 @@ class JobRunner(QObject):
         self.queue.notify_started(job_id)
 
     def _on_step(self, job_id: str, index: int, step: int, total: int, eta: float, preview: object,
-                 phase: str) -> None:
+                 phase: str, stage: str = "") -> None:
         if phase == "denoise":
             self.queue.notify_progress(job_id, index, step, total, eta)
-        self.preview_ready.emit(job_id, index, step, total, eta, preview, phase)
+        self.preview_ready.emit(job_id, index, step, total, eta, preview, phase, stage)
 
     def _on_job_done(self, job_id: str, outputs: list, seeds: list, notes: list) -> None:
         ids = [out.record.id for out in outputs if out.record is not None]

@@ -8,6 +8,12 @@ The prompts come from colour x pattern x layout combinations that never appear i
 
     python benchmarks/demo_eval.py [--model resources/demo_model] [--n 48] [--size 256,512] [--speed] [--speed-4k]
 
+Through the app's engine (issue 12: direct against compose-and-refine, with the prompt tables, the
+edge band and the time per image), on everyday phrasings (benchmarks/demo_everyday_prompts.json,
+held out from the tables) or the training grammar's held-out combinations:
+
+    python benchmarks/demo_eval.py --n 4 --engine-sizes 1024x1024,1920x1080 --hires direct,refine [--prompts everyday]
+
 Prints one JSON object, then a readable line.
 """
 
@@ -80,7 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write-readme", action="store_true", help="put the results in MODEL/README.md (section 'Measured')"
     )
+    parser.add_argument("--engine-sizes", default="", help="WxH list: run through the engine at these sizes")
+    parser.add_argument("--hires", default="direct,refine", help="paths to compare with --engine-sizes")
+    parser.add_argument("--prompts", default="everyday", choices=["everyday", "heldout"])
+    parser.add_argument("--upscaler", default="latent", choices=["latent", "pixel"], help="for refine")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--read", action="store_true", help="only: how the model's prompt tables read --prompts")
     args = parser.parse_args(argv)
+    if args.read:
+        return read_eval(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.engine_sizes:
+        return engine_eval(args, parser)
 
     try:
         sizes = [int(v) for v in str(args.size).split(",")]
@@ -148,6 +166,88 @@ def main(argv: list[str] | None = None) -> int:
     print(line)
     if args.write_readme:
         write_readme(args.model / "README.md", result, line)
+    return 0
+
+
+def eval_prompts(kind: str, n: int) -> list[tuple[str, str, str, str]]:
+    """n (prompt, main family, pattern, layout): everyday phrasings or the training grammar's held-out ones."""
+    if kind == "everyday":
+        rows = json.loads((ROOT / "benchmarks" / "demo_everyday_prompts.json").read_text(encoding="utf-8"))
+        return [(r["prompt"], r["main"], r["pattern"], r["layout"]) for r in rows["prompts"][:n]]
+    from model.demo.data import heldout_prompts
+
+    return [(c, lab["main_family"], lab["pattern"], lab["layout"]) for c, lab in heldout_prompts(n)]
+
+
+def read_eval(args) -> int:
+    """How the model folder's prompt tables read the prompts: main colour family, pattern, layout found."""
+    from model.inference.prompt_words import PromptWords
+
+    words = PromptWords.load(args.model)
+    if words is None:
+        print(f"{args.model} has no prompt tables")
+        return 1
+    prompts = eval_prompts(args.prompts, args.n)
+    hits = {"main": 0, "pattern": 0, "layout": 0}
+    for prompt, main, pattern, layout in prompts:
+        reading = words.read(prompt)
+        hits["main"] += (reading.main or "").split(" ")[-1] == main
+        hits["pattern"] += reading.pattern == pattern
+        hits["layout"] += reading.layout == layout
+    n = len(prompts)
+    print(json.dumps({"n": n, **{k: v / n for k, v in hits.items()}}))
+    print(f"prompt tables on {n} {args.prompts} prompts: main colour {hits['main']}/{n}, "
+          f"pattern {hits['pattern']}/{n}, layout {hits['layout']}/{n}")
+    return 0
+
+
+def engine_eval(args, parser) -> int:
+    """Generate the prompts through model.inference.engine at each size and path; score and time them."""
+    from model.demo.scoring import score_engine_image
+    from model.inference.engine import Engine
+    from model.request import GenerationRequest
+
+    try:
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.engine_sizes.split(",")]
+    except ValueError:
+        parser.error(f"--engine-sizes must be WxH values separated by commas, got {args.engine_sizes!r}")
+    engine = Engine(device=args.device)
+    info = engine.load(None if args.model == ROOT / "resources" / "demo_model" else str(args.model))
+    guidance = args.guidance if args.guidance is not None else (info.defaults or {}).get("guidance", 4.5)
+    prompts = eval_prompts(args.prompts, args.n)
+    rows = []
+    for width, height in sizes:
+        for path in args.hires.split(","):
+            scores, seconds = [], []
+            for k, (prompt, main, pattern, layout) in enumerate(prompts):
+                request = GenerationRequest(prompt, width=width, height=height, steps=args.steps,
+                                            guidance=guidance, seed=k, hires=path, upscaler=args.upscaler)
+                start = time.perf_counter()
+                result = engine.generate(request)
+                seconds.append(time.perf_counter() - start)
+                image = result.images[0]
+                scores.append({"prompt": prompt, **score_engine_image(image.image, main, pattern, layout)})
+                if args.save:
+                    folder = args.save / f"{width}x{height}_{path}_{args.upscaler}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    image.image.save(folder / f"{k:03d}.png")
+            n = len(scores)
+            rows.append({
+                "size": f"{width}x{height}", "hires": path, "n": n, "made_by": image.params["hires"].get("path"),
+                "colour_acc": sum(s["colour_ok"] for s in scores) / n,
+                "pattern_acc": sum(s["pattern_ok"] for s in scores) / n,
+                "layout_acc": sum(s["layout_ok"] for s in scores) / n,
+                "edge_band_max": max(s["edge_band"] for s in scores),
+                "seconds_per_image": round(sum(seconds) / n, 1), "items": scores,
+            })
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "items"}), flush=True)
+    print(json.dumps({"model": info.name, "threads": torch.get_num_threads(), "prompts": args.prompts,
+                      "steps": args.steps, "guidance": guidance, "engine": rows}))
+    print("| size | path | n | colour | pattern | layout | edge band (max) | s/image |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {r['hires']} ({r['made_by']}) | {r['n']} | {r['colour_acc']:.0%} | "
+              f"{r['pattern_acc']:.0%} | {r['layout_acc']:.0%} | {r['edge_band_max']:.1f} | {r['seconds_per_image']} |")
     return 0
 
 

@@ -17,6 +17,11 @@ STEPS_LIMITS = (1, 200)
 GUIDANCE_LIMITS = (0.0, 30.0)
 SEED_LIMITS = (0, 2**32 - 1)  # the seeds the engine makes and reports; a preset or the UI may not go beyond
 COUNT_LIMITS = (1, 64)
+# The high-resolution path (model/inference/refine.py): compose at the trained size, refine at the target.
+HIRES_MODES = ("auto", "direct", "refine")
+UPSCALERS = ("latent", "pixel")
+REFINE_STRENGTH_LIMITS = (0.05, 1.0)
+REFINE_STAGE_LIMITS = (1, 4)  # refine stages after the composing one
 
 
 @dataclass
@@ -33,6 +38,12 @@ class GenerationRequest:
     count: int = 1
     kv_compress: str = "auto"  # "auto" | "off" | "2" | "4"
     memory: str | None = None  # None: the engine's mode
+    # high-resolution path (model/inference/refine.py): compose at the trained size, refine at the target
+    hires: str = "auto"  # "auto" | "direct" | "refine"
+    refine_strength: float | None = None  # None: refine.DEFAULT_STRENGTH
+    refine_stages: int | None = None  # refine stages after composing; None: from the size jump
+    upscaler: str = "latent"  # "latent" | "pixel"
+    keep_composition: bool = True  # refine stages keep the composition's low frequencies (refine.py)
 
 
 def _within(name: str, value: object, limits: tuple, convert: type) -> None:
@@ -54,3 +65,16 @@ def validate_request(request: GenerationRequest) -> None:
     _within("count", request.count, COUNT_LIMITS, int)
     if request.seed is not None:
         _within("seed", request.seed, SEED_LIMITS, int)
+    check_hires(request.hires, request.refine_strength, request.refine_stages, request.upscaler)
+
+
+def check_hires(mode: str, strength: float | None, stages: int | None, upscaler: str) -> None:
+    """BadRequest for a high-resolution path setting out of range, naming it and what it accepts."""
+    if mode not in HIRES_MODES:
+        raise BadRequest(f"high-resolution path {mode!r} is not one of {', '.join(HIRES_MODES)}")
+    if upscaler not in UPSCALERS:
+        raise BadRequest(f"upscaler {upscaler!r} is not one of {', '.join(UPSCALERS)}")
+    if strength is not None:
+        _within("refine strength", strength, REFINE_STRENGTH_LIMITS, float)
+    if stages is not None:
+        _within("refine stages", stages, REFINE_STAGE_LIMITS, int)

@@ -37,6 +37,12 @@ class FakeModelInfo:
     plan: str = "fake engine on the CPU"
     learned_kv: dict | None = None
     defaults: dict = field(default_factory=dict)
+    trained_resolution: int = 256
+    understands: dict | None = None  # the demo's word tables in brief (as PromptWords.summary)
+
+
+DEMO_UNDERSTANDS = {"colours": ["orange", "teal"], "shades": ["light", "dark"], "patterns": ["dots", "grid"],
+                    "placements": ["center", "left"], "examples": ["teal poster with orange dots", "a grey grid"]}
 
 
 @dataclass
@@ -51,6 +57,7 @@ class FakeStep:
     elapsed_s: float
     eta_s: float
     phase: str = "denoise"
+    stage: str = ""  # "" direct | "composing 1/2" | "refining 2/2"
 
 
 @dataclass
@@ -94,7 +101,8 @@ class FakeEngine:
         if on_progress is not None:
             on_progress("Loading the fake model", 1, 1)
         name = "demo" if source is None else Path(str(source)).name
-        self.info = FakeModelInfo(name=name, source=str(source or "demo"), is_demo=source is None)
+        self.info = FakeModelInfo(name=name, source=str(source or "demo"), is_demo=source is None,
+                                  understands=DEMO_UNDERSTANDS if source is None else None)
         return self.info
 
     def count_tokens(self, text: str) -> int:
@@ -114,21 +122,47 @@ class FakeEngine:
         images = []
         for index in range(int(request.count)):
             image_seed = seed + index
-            for step in range(1, int(request.steps) + 1):
-                if should_cancel is not None and should_cancel():
-                    raise Cancelled("cancelled")
-                time.sleep(self.step_s)
-                if on_step is not None:
-                    on_step(FakeStep(index, request.count, step, request.steps, _picture((PREVIEW_SIDE,) * 2,
-                                     image_seed), time.perf_counter() - started, 0.0))
+            stages = _stages(request)
+            total = sum(run for _, run in stages)
+            done = 0
+            for label, run in stages:
+                for _ in range(run):
+                    if should_cancel is not None and should_cancel():
+                        raise Cancelled("cancelled")
+                    time.sleep(self.step_s)
+                    done += 1
+                    if on_step is not None:
+                        preview = _picture((PREVIEW_SIDE,) * 2, image_seed)
+                        eta = (total - done) * self.step_s
+                        on_step(FakeStep(index, request.count, done, total, preview, time.perf_counter() - started,
+                                         eta, "denoise", label))
             if on_step is not None:
                 on_step(FakeStep(index, request.count, 1, 1, None, time.perf_counter() - started, 0.0, "decode"))
             params = dict(prompt=request.prompt, negative=request.negative or "", width=int(request.width),
                           height=int(request.height), steps=int(request.steps), guidance=float(request.guidance),
                           seed=image_seed, model=self.info.name, kv_compress="off", made_width=made[0],
-                          made_height=made[1], device=self.device)
+                          made_height=made[1], device=self.device, hires=_hires(request, stages))
             images.append(FakeImage(_picture(made, image_seed), image_seed, params))
         return FakeResult(images, made, seconds=time.perf_counter() - started)
+
+
+def _stages(request: Any) -> list[tuple[str, int]]:
+    """As the engine's refine plan, simplified: `refine` composes then refines (1 + refine_stages stages,
+    0.45 of the steps each unless refine_strength says otherwise); anything else is one direct pass."""
+    steps = int(request.steps)
+    if getattr(request, "hires", "auto") != "refine":
+        return [("", steps)]
+    count = int(getattr(request, "refine_stages", None) or 1)
+    strength = getattr(request, "refine_strength", None) or 0.45
+    run = max(1, round(steps * strength))
+    return [(f"composing 1/{count + 1}", steps)] + [(f"refining {k + 1}/{count + 1}", run) for k in range(1, count + 1)]
+
+
+def _hires(request: Any, stages: list[tuple[str, int]]) -> dict:
+    if len(stages) == 1:
+        return {"mode": getattr(request, "hires", "auto"), "path": "direct"}
+    return {"mode": "refine", "path": "refine", "strength": getattr(request, "refine_strength", None) or 0.45,
+            "stages": len(stages) - 1, "upscaler": getattr(request, "upscaler", "latent")}
 
 
 def _picture(size: tuple[int, int], seed: int) -> Image.Image:

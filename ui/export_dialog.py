@@ -46,6 +46,7 @@ from app.export import (
     render_name,
     run_export,
 )
+from app.refine_export import describe_upscales, refine_jobs
 from app.sizes import groups
 from ui.tasks import Task, TaskContext, run_task
 
@@ -64,6 +65,7 @@ class ExportDialog(QDialog):
     """Export gallery records to chosen sizes and formats without ever overwriting a file silently."""
 
     finished_export = Signal(object)  # ExportReport
+    refine_requested = Signal(list)  # [(JobRequest, SizePlan)]: "refine to each size", for the job queue
 
     def __init__(self, records: list[Any], settings: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -145,7 +147,19 @@ class ExportDialog(QDialog):
         self.example = QLabel(self)
         self.example.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        self.refine_box = QCheckBox("Refine to each size (remake with the model; queued as jobs)", self)
+        self.refine_box.setObjectName("refineToSize")
+        self.refine_box.setToolTip(
+            "Instead of resizing, make each image again at each size from its own prompt and seed: "
+            "composed at the model's resolution, refined at the size. Slow; the results go to the gallery."
+        )
+        self.upscale_label = QLabel(self)
+        self.upscale_label.setObjectName("upscaleInfo")
+        self.upscale_label.setWordWrap(True)
+
         form = QFormLayout()
+        form.addRow("Method", self.refine_box)
+        form.addRow("", self.upscale_label)
         form.addRow("Fit", fit_row)
         form.addRow("Formats", format_row)
         form.addRow("Quality", quality_row)
@@ -189,6 +203,7 @@ class ExportDialog(QDialog):
         self.quality.valueChanged.connect(self._options_changed)
         self.out_dir.textChanged.connect(self._options_changed)
         self.template.textChanged.connect(self._options_changed)
+        self.refine_box.toggled.connect(self._options_changed)
         self.add_custom_button.clicked.connect(
             lambda: self.add_custom_size(self.custom_w.value(), self.custom_h.value())
         )
@@ -353,6 +368,12 @@ class ExportDialog(QDialog):
             self.export_button.setEnabled(False)
             return 0
         renamed = self._renamed(items, options)
+        self.upscale_label.setText(describe_upscales(self.records, options.targets))
+        if self.refine_box.isChecked():
+            count = len(self.records) * len(options.targets)
+            self._show_plan(f"{_plural(count, 'refine job')} will be queued; the images go to the gallery", False)
+            self.export_button.setEnabled(count > 0 and not self.is_running())
+            return count
         text = f"{_plural(len(items), 'file')} will be written to {options.out_dir}"
         if renamed:
             text += f"; {_plural(renamed, 'file')} get a number added so existing files are not overwritten"
@@ -381,6 +402,8 @@ class ExportDialog(QDialog):
         """Plan and start the export off the UI thread; False (with the reason shown) when it cannot."""
         if self.is_running():
             return False
+        if self.refine_box.isChecked():
+            return self._queue_refines()
         options = self.options()
         try:
             items = self.plan()
@@ -408,6 +431,17 @@ class ExportDialog(QDialog):
             on_error=self._on_error,
             owner=self,
         )
+        return True
+
+    def _queue_refines(self) -> bool:
+        """"Refine to each size": hand one job per image and size to the studio's queue."""
+        jobs, problems = refine_jobs(self.records, self.targets())
+        if not jobs:
+            self._show_result("Nothing to refine: " + ("; ".join(problems) or "choose at least one size."), True)
+            return False
+        self.refine_requested.emit(jobs)
+        text = f"Queued {_plural(len(jobs), 'refine job')}: progress and cancel in the queue, results in the gallery."
+        self._show_result(text + ("\n" + "\n".join(problems[:5]) if problems else ""), error=bool(problems))
         return True
 
     def cancel(self) -> None:

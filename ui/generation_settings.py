@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model_service import SEED_LIMITS
+from app.model_service import HIRES_MODES, SEED_LIMITS, UPSCALERS
 from app.settings import GUIDANCE_RANGE, KV_COMPRESS_CHOICES, MEMORY_CHOICES, STEPS_RANGE
 
 MAX_SEED = SEED_LIMITS[1]  # the engine's (beyond a QSpinBox's C int: a 0-decimal QDoubleSpinBox holds it)
@@ -36,6 +36,15 @@ MEMORY_LABELS = {
     "offload": "Text encoder on the CPU",
     "sequential": "Sequential offload (least memory)",
 }
+
+
+# The high-resolution path (model/inference/refine.py): compose at the model's size, refine at the target.
+HIRES_LABELS = {
+    "auto": "Auto (refine beyond the model's size)",
+    "direct": "Direct (one pass at the size)",
+    "refine": "Compose, then refine",
+}
+UPSCALER_LABELS = {"latent": "Latent (faster)", "pixel": "Pixel (decode, resize, encode)"}
 
 
 class SeedSpinBox(QDoubleSpinBox):
@@ -119,6 +128,8 @@ class GenerationSettings(QWidget):
         self.memory = self._choice_combo("memory", MEMORY_CHOICES, MEMORY_LABELS)
         self.memory.setToolTip("Where the model's parts live; leaner modes are slower but need less GPU memory")
 
+        self._build_hires()
+
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Steps", self.steps)
@@ -128,11 +139,34 @@ class GenerationSettings(QWidget):
         form.addRow("Batch", self.count)
         form.addRow("KV compression", self.kv_compress)
         form.addRow("Memory", self.memory)
+        form.addRow("High-res path", self.hires)
+        form.addRow("Refine strength", self.refine_strength)
+        form.addRow("Refine stages", self.refine_stages)
+        form.addRow("Upscaler", self.upscaler)
 
         self.seed_lock.toggled.connect(self._lock_toggled)
         self.reroll.clicked.connect(self.reroll_seed)
         self.last_seed_button.clicked.connect(self.reuse_last_seed)
         self._lock_toggled(False)
+
+    def _build_hires(self) -> None:
+        """Path, strength (0 = the engine's default), stages (0 = from the size jump), upscaler."""
+        self.hires = self._choice_combo("hires", HIRES_MODES, HIRES_LABELS)
+        self.hires.setToolTip(
+            "Large sizes look better composed at the model's own resolution and refined at the target"
+        )
+        self.refine_strength = QDoubleSpinBox()
+        self.refine_strength.setObjectName("refineStrength")
+        self.refine_strength.setRange(0.0, 1.0)
+        self.refine_strength.setSingleStep(0.05)
+        self.refine_strength.setSpecialValueText("default")
+        self.refine_strength.setToolTip("How much each refine stage may change (0.05 keeps it, 1 redraws)")
+        self.refine_stages = QSpinBox()
+        self.refine_stages.setObjectName("refineStages")
+        self.refine_stages.setRange(0, 4)
+        self.refine_stages.setSpecialValueText("auto")
+        self.refine_stages.setToolTip("Refine stages after composing; auto: more for larger jumps")
+        self.upscaler = self._choice_combo("upscaler", UPSCALERS, UPSCALER_LABELS)
 
     @staticmethod
     def _choice_combo(name: str, choices: tuple[str, ...], labels: dict[str, str]) -> QComboBox:
@@ -177,7 +211,7 @@ class GenerationSettings(QWidget):
     # ------------------------------------------------------------ values
 
     def values(self) -> dict[str, Any]:
-        """steps, guidance, seed, count, kv_compress, memory as plain values."""
+        """steps, guidance, seed, count, kv_compress, memory and the high-res path as plain values."""
         return {
             "steps": self.steps.value(),
             "guidance": round(self.guidance.value(), 2),
@@ -185,10 +219,15 @@ class GenerationSettings(QWidget):
             "count": self.count.value(),
             "kv_compress": self.kv_compress.currentData(),
             "memory": self.memory.currentData(),
+            "hires": self.hires.currentData(),
+            "refine_strength": round(self.refine_strength.value(), 2) if self.refine_strength.value() >= 0.05 else None,
+            "refine_stages": self.refine_stages.value() or None,
+            "upscaler": self.upscaler.currentData(),
         }
 
     def set_values(self, **values: Any) -> None:
-        """Set any of steps, guidance, seed (None = random), count, kv_compress, memory."""
+        """Set any of steps, guidance, seed (None = random), count, kv_compress, memory, hires,
+        refine_strength, refine_stages (None = default/auto), upscaler."""
         if values.get("steps") is not None:
             self.steps.setValue(int(values["steps"]))
         if values.get("guidance") is not None:
@@ -202,7 +241,13 @@ class GenerationSettings(QWidget):
                 self.seed_lock.setChecked(True)
         if values.get("count") is not None:
             self.count.setValue(int(values["count"]))
-        for key, combo in (("kv_compress", self.kv_compress), ("memory", self.memory)):
+        if "refine_strength" in values:
+            self.refine_strength.setValue(float(values["refine_strength"] or 0.0))
+        if "refine_stages" in values:
+            self.refine_stages.setValue(int(values["refine_stages"] or 0))
+        combos = (("kv_compress", self.kv_compress), ("memory", self.memory), ("hires", self.hires),
+                  ("upscaler", self.upscaler))
+        for key, combo in combos:
             if values.get(key) is not None:
                 index = combo.findData(str(values[key]))
                 if index >= 0:

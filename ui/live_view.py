@@ -171,12 +171,14 @@ class LiveView(QWidget):
         self.progress.show()
 
     def show_step(self, image_index: int, count: int, step: int, total: int, eta_s: float,
-                  preview: QImage | None, phase: str = "denoise") -> None:
-        """One step done: progress text and the preview."""
+                  preview: QImage | None, phase: str = "denoise", stage: str = "") -> None:
+        """One step done: progress text (with the stage of a refined image: "Composing 1/2 · ") and
+        the preview."""
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(step)
         self.progress.show()
         which = f"Image {image_index + 1}/{count} · " if count > 1 else ""
+        which += f"{stage[:1].upper()}{stage[1:]} · " if stage and phase != "decode" else ""
         eta = format_eta(eta_s)
         what = "Decoding tile" if phase == "decode" else "Step"
         self.status.setText(f"{which}{what} {step}/{total}" + (f" · {eta}" if eta else ""))

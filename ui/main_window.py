@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import paths
 from app.jobs import Job, JobRequest, JobState
+from app.metadata import hires_settings
 from app.presets import Preset, PresetError, default_presets, load_presets, save_preset
 from app.sizes import SizeError
 from app.worker import JobRunner, Output
@@ -202,6 +203,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.queue.count_changed.connect(self._update_buttons)
         panel = self.gallery_panel
         panel.use_settings.connect(self.apply_params)
+        self.side_panel.vocabulary.example_chosen.connect(lambda text: self.editor.set_prompt(text))
         panel.export_requested.connect(self.open_export)
         panel.poster_requested.connect(self.open_poster)
         panel.status_message.connect(self.show_status)
@@ -322,6 +324,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.model_info = info
         name = info.get("name") or info.get("source") or "model"
         self.model_status.show_loaded(info)
+        self.side_panel.vocabulary.show_for(info.get("understands"))
         defaults = {k: v for k, v in (info.get("defaults") or {}).items() if k in ("steps", "guidance")}
         if defaults:
             # a model that was trained for other settings (the demo: guidance 2.0) starts from them
@@ -338,6 +341,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
     def on_model_failed(self, message: str) -> None:
         """JobRunner.model_failed: the banner says why, with a button to the model manager."""
         self.model_info = None
+        self.side_panel.vocabulary.show_for(None)
         self.last_error = message
         self.model_status.show_failed()
         self.show_status("The model could not be loaded")
@@ -349,11 +353,11 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self._update_buttons()
 
     def on_preview(self, job_id: str, index: int, step: int, total: int, eta: float, preview: Any,
-                       phase: str) -> None:
+                       phase: str, stage: str = "") -> None:
         job = self.queue.find(job_id)
         if job is None or job.state is not JobState.running:
             return
-        self.live_view.show_step(index, job.request.count, step, total, eta, preview, phase)
+        self.live_view.show_step(index, job.request.count, step, total, eta, preview, phase, stage)
 
     def on_job_outputs(self, job_id: str, outputs: list[Output]) -> None:
         for output in outputs:
@@ -414,7 +418,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             self.size_picker.set_size_text(params["size"])
         self.gen_settings.set_values(
             steps=params.get("steps"), guidance=params.get("guidance"), seed=params.get("seed"),
-            kv_compress=params.get("kv_compress"),
+            kv_compress=params.get("kv_compress"), **hires_settings(params),
         )
         self._active_preset = None
         self.show_status("Settings restored from the image")
@@ -519,6 +523,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
     def open_export(self, records: list) -> QWidget | None:
         """Open the export dialog for these gallery records."""
         dialog = self._keep_dialog(ExportDialog(records, self.settings, self))
+        dialog.refine_requested.connect(self.queue_refines)
         dialog.open()
         return dialog
 
@@ -527,6 +532,12 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         from ui.poster_panel import open_poster_panel  # on demand: keeps the window's start light
 
         return open_poster_panel(self, record, self.gallery, self._keep_dialog, self.gallery_panel.refresh, self.banner)
+
+    def queue_refines(self, jobs: list) -> list[Job]:
+        """Export dialog's "refine to each size": one queued job per (request, size plan)."""
+        queued = [self.runner.submit(request, plan) for request, plan in jobs]
+        self.show_status(f"Queued {len(queued)} refine job{'s' if len(queued) != 1 else ''}")
+        return queued
 
     def open_settings(self) -> QWidget:
         """File ▸ Settings…"""

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from ui.generation_settings import GenerationSettings
 from ui.prompt_editor import PresetList, PromptEditor
 from ui.size_picker import SizePicker
+from ui.vocabulary_hint import VocabularyHint
 
 
 class SidePanel(QScrollArea):
@@ -42,6 +43,7 @@ class SidePanel(QScrollArea):
         self.cancel_button.setToolTip("Stop the image being generated (Esc)")
         self.cancel_button.setEnabled(False)
         self.preset_list = PresetList()
+        self.vocabulary = VocabularyHint()  # shown while a model with word tables (the demo) is loaded
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)
@@ -54,6 +56,7 @@ class SidePanel(QScrollArea):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.editor, 3)
+        left_layout.addWidget(self.vocabulary)
         left_layout.addWidget(self.size_picker)
         left_layout.addWidget(settings_box)
         left_layout.addLayout(buttons)

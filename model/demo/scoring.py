@@ -231,3 +231,50 @@ def evaluate_pipeline(
     result = summarize(items)
     result.update(size=size, steps=steps, guidance=guidance, items=items)
     return result
+
+
+def edge_band(image) -> float:
+    """How strongly vertical lines crowd the right edge: the mean change between neighbouring column
+    averages over the right twelfth, divided by the same over the left twelfth (floor 0.25 levels).
+    Lines running the full height survive the column average, scattered shapes mostly do not.
+    About 1-2 for a clean image; the direct-mode band of issue 12 scored 8-12 (see test_refine.py)."""
+    a = np.asarray(image.convert("RGB"), dtype=np.float64)
+    px = max(16, a.shape[1] // 12)
+    change = np.abs(np.diff(a.mean(axis=0), axis=0)).mean(axis=1)  # (W-1,)
+    return float(change[-px:].mean() / max(change[:px].mean(), 0.25))
+
+
+def layout_of(image: Image.Image) -> str:
+    """Where the accent sits: full, center, left, right, top or bottom (the pixels away from the main
+    colour: their centroid and spread on a 64 px copy)."""
+    small = _small(image)
+    lab = _lab(small / 255.0)
+    main = np.median(lab.reshape(-1, 3), axis=0)
+    accent = np.linalg.norm(lab - main, axis=-1) > 18.0
+    if accent.mean() < 0.01:
+        return "full"
+    h, w = accent.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    cx, cy = xx[accent].mean() / w - 0.5, yy[accent].mean() / h - 0.5
+    sx, sy = xx[accent].std() / w, yy[accent].std() / h
+    if max(abs(cx), abs(cy)) < 0.1:
+        return "center" if max(sx, sy) < 0.2 else "full"
+    if abs(cx) >= abs(cy):
+        return "left" if cx < 0 else "right"
+    return "top" if cy < 0 else "bottom"
+
+
+def score_engine_image(image: Image.Image, main_family: str, pattern: str, layout: str) -> dict:
+    """score_image for an engine image against plain labels, plus layout and the edge band."""
+    fam, _exact = dominant_colour(image)
+    predicted = classify_pattern(image)
+    where = layout_of(image)
+    return {
+        "colour_ok": fam == main_family,
+        "pattern_ok": predicted == pattern,
+        "layout_ok": where == layout,
+        "pred_colour": fam,
+        "pred_pattern": predicted,
+        "pred_layout": where,
+        "edge_band": round(edge_band(image), 2),
+    }

@@ -23,12 +23,14 @@ import torch
 from PIL import Image
 
 from ..configs import T5_TOKENS
-from ..errors import BadRequest, Cancelled, EngineError
+from ..errors import BadRequest, Cancelled, EngineError, SourceError
 from ..request import COUNT_LIMITS, SEED_LIMITS, STEPS_LIMITS, GenerationRequest, validate_request
 from ..resolution import snap_to_grid
-from . import memory
+from . import memory, refine
 from .kv_compress import attach, resolve_kv_factor
+from .positions import fit_positions
 from .prompt_cache import PromptCache
+from .prompt_words import PromptWords
 
 MAX_STEPS = STEPS_LIMITS[1]
 MAX_COUNT = COUNT_LIMITS[1]
@@ -47,6 +49,7 @@ class StepInfo:
     elapsed_s: float
     eta_s: float
     phase: str = "denoise"  # "denoise" | "decode"
+    stage: str = ""  # "" (direct) | "composing 1/2" | "refining 2/2" (model/inference/refine.py)
 
 
 @dataclass
@@ -82,6 +85,8 @@ class ModelInfo:
     plan: str
     learned_kv: dict | None = None
     defaults: dict | None = None  # the model's own generation defaults, e.g. {"guidance": 1.5}
+    trained_resolution: int = 0  # px: the side of the square it was trained at (refine.py composes there)
+    understands: dict | None = None  # the model's word tables in brief (prompt_words.py), for the studio
 
 
 def _torch_dtype(name: str) -> torch.dtype:
@@ -105,6 +110,7 @@ class Engine:
         self._preview_matrix: torch.Tensor | None = None
         self._applied_mode: str | None = None
         self.vae_budget_bytes: int | None = None  # None: the device's free memory decides
+        self.words: PromptWords | None = None  # the loaded model's prompt tables, when it ships them
 
     # ------------------------------------------------------------------ loading
 
@@ -131,6 +137,8 @@ class Engine:
             pipe.vae.to(dtype=_torch_dtype(self.plan.vae_dtype))
         for part in (pipe.transformer, pipe.vae, pipe.text_encoder):
             part.eval().requires_grad_(False)
+        fit_positions(pipe.transformer)  # no edge band on grids beyond the trained one (positions.py)
+        words = _prompt_words(resolved)
         self.pipe, self.loaded = pipe, loaded
         self._apply_plan(self.plan)
         self._preview_matrix = None
@@ -144,12 +152,15 @@ class Engine:
             plan=self.plan.describe(),
             learned_kv=loaded.kv,
             defaults=dict(loaded.defaults),
+            trained_resolution=refine.trained_resolution(pipe, resolved),
+            understands=words.summary() if words else None,
         )
+        self.words = words
         return self.info
 
     def unload(self) -> None:
         """Drop the loaded model and free its memory."""
-        self.pipe = self.loaded = self.info = None
+        self.pipe = self.loaded = self.info = self.words = None
         self._applied_mode = None
         _free_memory()
 
@@ -240,19 +251,40 @@ class Engine:
         seed = int(request.seed) if request.seed is not None else random.randint(0, MAX_SEED - MAX_COUNT)
         if self.count_tokens(request.prompt) > T5_TOKENS:
             notes.append(f"the prompt is longer than {T5_TOKENS} tokens: the end was cut off")
-        embeds = self.encode_prompt(request.prompt, request.negative or "")
+        understood = self._understood(request.prompt, notes)
+        embeds = self.encode_prompt(understood, request.negative or "")
+        trained = self.info.trained_resolution
+        stages = refine.plan_stages(
+            (made_w, made_h), trained, refine.chooses_refine(request.hires, (made_w, made_h), trained),
+            request.refine_strength, request.refine_stages,
+        )
         images = []
         for index in range(int(request.count)):
             image_seed = (seed + index) % (MAX_SEED + 1)
-            image = self._with_step_down(
-                lambda seed=image_seed, k=index: self._generate_one(
-                    request, embeds, seed, (made_w, made_h), k, on_step, should_cancel
-                ),
-                notes,
-            )
-            params = self._params(request, image_seed, kv_factor, (made_w, made_h))
+            if len(stages) == 1:
+                image = self._with_step_down(
+                    lambda seed=image_seed, k=index: self._generate_one(
+                        request, embeds, seed, (made_w, made_h), k, on_step, should_cancel
+                    ),
+                    notes,
+                )
+            else:
+                image = self._generate_refined(request, embeds, image_seed, stages, index, on_step, should_cancel, notes)
+            params = self._params(request, image_seed, kv_factor, (made_w, made_h), stages)
+            if understood != request.prompt:
+                params["understood"] = understood
             images.append(GeneratedImage(image=image, seed=image_seed, params=params))
+        notes = list(dict.fromkeys(notes))  # a refined image's stages may repeat a note
         return GenerationResult(images, (made_w, made_h), kv_factor, notes, time.perf_counter() - started)
+
+    def _understood(self, prompt: str, notes: list[str]) -> str:
+        """The prompt through the model's own word tables (prompt_words.py), when it ships them."""
+        if self.words is None:
+            return prompt
+        reading = self.words.read(prompt)
+        if reading.changed:
+            notes.append(f"{self.info.name} read the prompt as: {reading.text}")
+        return reading.text
 
     def _with_step_down(self, run: Callable[[], Image.Image], notes: list[str]) -> Image.Image:
         """Run once; on out-of-memory, free, move to the next leaner plan, say so and retry once."""
@@ -305,7 +337,6 @@ class Engine:
         should_cancel,
     ) -> Image.Image:
         """Denoise and decode one image."""
-        pipe, plan = self.pipe, self.plan
         started = time.perf_counter()
         cancel = should_cancel or (lambda: False)
 
@@ -315,22 +346,100 @@ class Engine:
             raise Cancelled("generation cancelled")
 
         # 5. Decode: the DiT leaves the GPU first in offload mode; tiled when the full decode won't fit.
+        image = self._decode_placed(latents, index, int(request.count), started, on_step, cancel)
+
+        # 6. Exactly the requested size.
+        return _exact(image, request)
+
+    def _decode_placed(self, latents, index: int, count: int, started: float, on_step, cancel) -> Image.Image:
+        """`_decode` with the DiT off the GPU in offload mode (back afterwards)."""
+        pipe, plan = self.pipe, self.plan
         if plan.mode == "offload":
             pipe.transformer.to("cpu")
             _free_memory()
         try:
-            image = self._decode(latents, index, int(request.count), started, on_step, cancel)
+            return self._decode(latents, index, count, started, on_step, cancel)
         finally:
             if plan.mode == "offload":
                 pipe.transformer.to(plan.device)
 
-        # 6. Exactly the requested size.
-        if image.size != (int(request.width), int(request.height)):
-            image = image.resize((int(request.width), int(request.height)), Image.LANCZOS)
-        return image
+    @torch.no_grad()
+    def _generate_refined(self, request, embeds, seed: int, stages, index: int, on_step, should_cancel, notes):
+        """The high-resolution path (refine.py): compose, then upscale, re-noise and refine stage by
+        stage; each stage gets its own KV factor and out-of-memory step-down; one decode at the end."""
+        cancel = should_cancel or (lambda: False)
+        started = time.perf_counter()
+        steps = int(request.steps)
+        runs = [len(refine.stage_timesteps(self.pipe.scheduler, steps, st.strength)) for st in stages]
+        costs = [refine.stage_cost(st, steps) for st in stages]
+        latents = None
+        for k, stage in enumerate(stages):
+            tokens = (stage.width // 16) * (stage.height // 16)
+            self._set_kv(resolve_kv_factor(request.kv_compress, tokens), notes)
+            report = self._stage_reporter(request, index, k, stage, runs, costs, started, on_step)
+            latents = self._with_step_down(
+                lambda stage=stage, previous=latents, report=report: self._run_stage(
+                    request, embeds, seed, stage, previous, index, cancel, started, report
+                ),
+                notes,
+            )
+        if cancel():
+            raise Cancelled("generation cancelled")
+        image = self._with_step_down(
+            lambda: self._decode_placed(latents, index, int(request.count), started, on_step, cancel), notes
+        )
+        return _exact(image, request)
 
-    def _denoise(self, request, embeds, seed: int, made: tuple[int, int], index: int, on_step, cancel, started):
-        """Steps 1-4 of `_generate_one`: the latents of one image after the last denoising step."""
+    def _run_stage(self, request, embeds, seed: int, stage, previous, index: int, cancel, started, report):
+        """One stage's latents: a full denoise (composing), or upscale + re-noise + the schedule's tail."""
+        made = (stage.width, stage.height)
+        if previous is None:
+            return self._denoise(request, embeds, seed, made, index, None, cancel, started, report=report)
+        scale = self.pipe.vae_scale_factor
+        if request.upscaler == "pixel":
+            upscaled = self._upscale_pixels(previous, made, cancel)
+        else:
+            upscaled = refine.upscale_latents(previous, (made[1] // scale, made[0] // scale))
+        timesteps = refine.stage_timesteps(self.pipe.scheduler, int(request.steps), stage.strength)
+        start = refine.renoise(upscaled, self.pipe.scheduler, timesteps[0], seed)
+        refined = self._denoise(
+            request, embeds, seed, made, index, None, cancel, started, start=start, timesteps=timesteps, report=report
+        )
+        if not request.keep_composition:
+            return refined
+        return refine.keep_composition(refined, upscaled, tuple(previous.shape[-2:]))
+
+    @torch.no_grad()
+    def _upscale_pixels(self, latents, made: tuple[int, int], cancel) -> torch.Tensor:
+        """Pixel-space upscaling: decode, Lanczos to `made`, encode (the posterior mean)."""
+        image = self._decode_placed(latents, 0, 1, time.perf_counter(), None, cancel).resize(made, Image.LANCZOS)
+        vae = self.pipe.vae
+        param = next(vae.parameters())
+        pixels = torch.from_numpy(_rgb_array(image)).permute(2, 0, 1)[None].to(param.device, param.dtype)
+        encoded = vae.encode(pixels / 127.5 - 1.0).latent_dist.mean
+        return (encoded * vae.config.scaling_factor).float()
+
+    def _stage_reporter(self, request, index: int, k: int, stage, runs, costs, started: float, on_step):
+        """Per-step progress of stage k as one job: steps over all stages, ETA weighted by stage cost."""
+        done_before, cost_before, total = sum(runs[:k]), sum(costs[:k]), sum(runs)
+
+        def report(done: int, latents: torch.Tensor) -> None:
+            if on_step is None:
+                return
+            elapsed = time.perf_counter() - started
+            spent = cost_before + costs[k] * done / runs[k]
+            eta = elapsed / spent * (sum(costs) - spent)
+            preview = latents_preview(self, latents)
+            count = int(request.count)
+            on_step(StepInfo(index, count, done_before + done, total, preview, elapsed, eta, "denoise", stage.label))
+
+        return report
+
+    def _denoise(
+        self, request, embeds, seed: int, made, index: int, on_step, cancel, started, start=None, timesteps=None, report=None
+    ):
+        """Steps 1-4 of `_generate_one`: the latents of one image after the last denoising step.
+        A refine stage passes its re-noised `start`, the schedule's tail `timesteps` and `report`."""
         pipe, plan = self.pipe, self.plan
         made_w, made_h = made
         device = torch.device(plan.device)
@@ -339,7 +448,10 @@ class Engine:
         # 1. Starting noise from a CPU generator: the same seed gives the same image on a device.
         scale = pipe.vae_scale_factor
         shape = (1, pipe.transformer.config.in_channels, made_h // scale, made_w // scale)
-        noise = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
+        if start is None:
+            noise = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
+        else:
+            noise = start
 
         # 2. Prompt embeddings (cached) on the transformer's device and dtype.
         def to_dev(t: torch.Tensor, is_mask: bool = False) -> torch.Tensor:
@@ -351,6 +463,8 @@ class Engine:
         def callback(step: int, _timestep, latents: torch.Tensor) -> None:
             if cancel():
                 raise Cancelled("generation cancelled")
+            if report is not None:
+                report(step + 1, latents)
             if on_step is None:
                 return
             done = step + 1
@@ -368,6 +482,7 @@ class Engine:
             negative_prompt_embeds=to_dev(embeds["neg_embeds"]),
             negative_prompt_attention_mask=to_dev(embeds["neg_mask"], True),
             num_inference_steps=total,
+            timesteps=timesteps,
             guidance_scale=float(request.guidance),
             height=made_h,
             width=made_w,
@@ -404,8 +519,8 @@ class Engine:
         array = (pixels.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
         return Image.fromarray(array)
 
-    def _params(self, request: GenerationRequest, seed: int, kv_factor: int, made: tuple[int, int]) -> dict:
-        return dict(
+    def _params(self, request: GenerationRequest, seed: int, kv_factor: int, made: tuple[int, int], stages) -> dict:
+        params = dict(
             prompt=request.prompt,
             negative=request.negative or "",
             width=int(request.width),
@@ -419,6 +534,8 @@ class Engine:
             made_height=made[1],
             device=self.plan.device,
         )
+        params["hires"] = refine.hires_params(request, stages)
+        return params
 
 
 def latents_preview(engine: Engine, latents: torch.Tensor) -> Image.Image:
@@ -429,6 +546,29 @@ def latents_preview(engine: Engine, latents: torch.Tensor) -> Image.Image:
     if engine._preview_matrix is None:
         engine._preview_matrix = fit_latent_to_rgb(engine.pipe.vae)
     return latents_to_preview(predicted_clean(engine.pipe.scheduler, latents), engine._preview_matrix)
+
+
+def _exact(image: Image.Image, request: GenerationRequest) -> Image.Image:
+    """Exactly the requested size (Lanczos when the made size differs)."""
+    if image.size != (int(request.width), int(request.height)):
+        image = image.resize((int(request.width), int(request.height)), Image.LANCZOS)
+    return image
+
+
+def _rgb_array(image: Image.Image):
+    import numpy as np
+
+    return np.asarray(image.convert("RGB"), dtype=np.float32)
+
+
+def _prompt_words(resolved) -> PromptWords | None:
+    """The model folder's prompt tables (prompt_words.py); SourceError naming the file when unusable."""
+    if resolved.kind not in ("pipeline_folder", "demo"):
+        return None
+    try:
+        return PromptWords.load(resolved.location)
+    except (ValueError, OSError) as error:
+        raise SourceError(f"{resolved.location}: the prompt tables cannot be read: {error}") from error
 
 
 def _to(module, device: str) -> None:

@@ -43,3 +43,23 @@ def test_bad_size_is_a_clear_error(tiny_pipeline_dir, capsys):
     with pytest.raises(SystemExit):
         _demo_eval().main(["--model", str(tiny_pipeline_dir), "--n", "1", "--size", "big"])
     assert "--size" in capsys.readouterr().err
+
+
+def test_engine_eval_compares_direct_and_refine_per_size(tiny_pipeline_dir, capsys):
+    args = ["--model", str(tiny_pipeline_dir), "--n", "2", "--engine-sizes", "256x256,320x256", "--steps", "2",
+            "--hires", "direct,refine", "--prompts", "heldout"]
+    assert _demo_eval().main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads(next(line for line in lines if line.startswith('{"model"')))
+    rows = result["engine"]
+    assert [(r["size"], r["hires"], r["made_by"]) for r in rows] == [
+        ("256x256", "direct", "direct"), ("256x256", "refine", "refine"),
+        ("320x256", "direct", "direct"), ("320x256", "refine", "refine")]
+    assert all(r["n"] == 2 and 0 <= r["layout_acc"] <= 1 and r["seconds_per_image"] >= 0 for r in rows)
+    assert lines[-6].startswith("| size | path |") and "| 320x256 | refine (refine) | 2 |" in lines[-1]
+
+
+def test_read_reports_how_the_demo_tables_read_the_everyday_prompts(capsys):
+    assert _demo_eval().main(["--read", "--n", "24"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert result["n"] == 24 and result["main"] >= 0.9 and result["pattern"] >= 0.8

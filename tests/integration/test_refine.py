@@ -1,0 +1,229 @@
+"""The high-resolution path (model/inference/refine.py) and the direct-mode edge band (positions.py):
+stages, labels, progress, cancel, out-of-memory step-down inside a refine stage, metadata round trip,
+bit-identical direct images within the trained resolution, and no band on the demo model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.errors import BadRequest, Cancelled
+from model.inference import refine
+from model.inference.engine import Engine, GenerationRequest
+from model.inference.positions import fit_positions, unfit_positions
+
+
+@pytest.fixture
+def engine(tiny_pipeline_dir, tmp_path):
+    eng = Engine(device="cpu", cache_dir=tmp_path / "cache")
+    eng.load(str(tiny_pipeline_dir))
+    return eng
+
+
+@pytest.fixture(scope="module")
+def demo():
+    eng = Engine(device="cpu")
+    eng.load(None)
+    return eng
+
+
+def req(**kw) -> GenerationRequest:
+    base = dict(prompt="teal poster with orange circles", width=256, height=256, steps=4, seed=7)
+    base.update(kw)
+    return GenerationRequest(**base)
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+def test_trained_resolution_from_the_config_and_auto_choice(engine, demo):
+    assert engine.info.trained_resolution == 64  # tiny: sample_size 8 x VAE 8
+    assert demo.info.trained_resolution == 256  # the demo model
+    assert not refine.chooses_refine("auto", (256, 256), 64)  # toy models below app sizes stay direct
+    assert refine.chooses_refine("auto", (1920, 1088), 256) and not refine.chooses_refine("auto", (352, 352), 256)
+    assert refine.chooses_refine("auto", (3840, 2160), 1024) and not refine.chooses_refine("auto", (1024, 1024), 1024)
+    assert refine.chooses_refine("refine", (256, 256), 1024) and not refine.chooses_refine("direct", (4096, 4096), 256)
+
+
+def test_stage_plans_keep_the_aspect_ratio_and_grow_geometrically():
+    stages = refine.plan_stages((1920, 1088), 256, True)
+    assert [s.label for s in stages] == ["composing 1/3", "refining 2/3", "refining 3/3"]
+    assert (stages[0].width, stages[0].height) == (336, 192) and stages[0].strength == 1.0
+    assert (stages[-1].width, stages[-1].height) == (1920, 1088)
+    assert stages[0].width < stages[1].width < stages[2].width
+    assert all(s.width % 16 == 0 and s.height % 16 == 0 for s in stages)
+    four_k = refine.plan_stages((3840, 2160), 1024, True)
+    assert len(four_k) == 2 and (four_k[0].width, four_k[0].height) == (1360, 768)  # x2.8 in one stage
+    assert len(refine.plan_stages((3840, 2160), 256, True)) == 4  # x11.4: three refine stages
+    assert len(refine.plan_stages((3840, 2160), 256, True, stages=1)) == 2
+    assert refine.plan_stages((1024, 1024), 1024, False)[0].label == ""
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(hires="fast"), dict(refine_strength=0.0), dict(refine_stages=9), dict(upscaler="esrgan")]
+)
+def test_bad_path_settings_are_refused_clearly(engine, bad):
+    with pytest.raises(BadRequest) as info:
+        engine.generate(req(**bad))
+    assert any(word in str(info.value) for word in ("path", "strength", "stages", "upscaler"))
+
+
+def test_refine_is_one_job_with_stage_labels_progress_and_eta(engine):
+    infos = []
+    result = engine.generate(req(hires="refine", refine_stages=2), on_step=infos.append)
+    image = result.images[0]
+    assert image.image.size == (256, 256)
+    denoise = [i for i in infos if i.phase == "denoise"]
+    labels = list(dict.fromkeys(i.stage for i in denoise))
+    assert labels == ["composing 1/3", "refining 2/3", "refining 3/3"]
+    total = denoise[0].total
+    assert [i.step for i in denoise] == list(range(1, total + 1)) and all(i.total == total for i in denoise)
+    assert total == 4 + 2 * round(4 * refine.DEFAULT_STRENGTH)
+    assert all(i.preview is not None for i in denoise) and denoise[-1].eta_s == pytest.approx(0.0, abs=1e-6)
+    assert all(i.eta_s >= 0 for i in denoise) and denoise[0].eta_s > 0
+    hires = image.params["hires"]
+    assert hires["path"] == "refine" and hires["stages"] == 2 and hires["sizes"][-1] == "256x256"
+    assert pixels(image.image).std() > 0
+
+
+def test_refine_is_deterministic_and_differs_from_direct(engine):
+    first = engine.generate(req(hires="refine")).images[0]
+    again = engine.generate(req(hires="refine")).images[0]
+    direct = engine.generate(req(hires="direct")).images[0]
+    assert np.array_equal(pixels(first.image), pixels(again.image))
+    assert not np.array_equal(pixels(first.image), pixels(direct.image))
+    assert direct.params["hires"] == {"mode": "direct", "path": "direct"}
+
+
+def test_pixel_upscaler_runs_and_is_recorded(engine):
+    image = engine.generate(req(hires="refine", upscaler="pixel", refine_strength=0.5)).images[0]
+    assert image.image.size == (256, 256) and image.params["hires"]["upscaler"] == "pixel"
+    assert image.params["hires"]["strength"] == 0.5
+
+
+def test_cancel_inside_a_refine_stage_leaves_engine_usable(engine):
+    seen = []
+
+    def on_step(info):
+        seen.append(info.stage)
+
+    def cancel() -> bool:
+        return any(stage.startswith("refining") for stage in seen)
+
+    with pytest.raises(Cancelled):
+        engine.generate(req(hires="refine"), on_step=on_step, should_cancel=cancel)
+    assert seen.count("refining 2/2") == 1  # stopped right after the first refining step
+    assert engine.generate(req(hires="refine")).images[0].image.size == (256, 256)
+
+
+def test_out_of_memory_inside_a_refine_stage_steps_down_and_keeps_the_composition(engine, monkeypatch):
+    calls = []
+    denoise = engine._denoise
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs.get("start") is not None)
+        if kwargs.get("start") is not None and calls.count(True) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return denoise(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_denoise", flaky)
+    before = engine.plan.vae_tiling
+    result = engine.generate(req(hires="refine"))
+    assert calls == [False, True, True]  # composed once; only the refine stage ran again
+    assert any("out of memory" in note for note in result.notes)
+    assert engine.plan.vae_tiling == "tiled" and before != "tiled"
+    assert result.images[0].image.size == (256, 256)
+
+
+def test_metadata_round_trip_restores_the_path(engine, tmp_path):
+    from app.metadata import build_params, hires_request_kwargs, read_params, save_image
+
+    made = engine.generate(req(hires="refine", refine_strength=0.6, refine_stages=2, upscaler="pixel")).images[0]
+    params = build_params(width=256, height=256, **{k: v for k, v in made.params.items() if k not in ("width", "height")})
+    path = save_image(made.image, tmp_path / "refined.png", params)
+    read = read_params(path)
+    assert read["hires"] == made.params["hires"]
+    kwargs = hires_request_kwargs(read)
+    assert kwargs == {"hires": "refine", "refine_strength": 0.6, "refine_stages": 2, "upscaler": "pixel"}
+    again = engine.generate(req(**kwargs)).images[0]
+    assert np.array_equal(pixels(again.image), pixels(made.image))
+
+
+def test_forced_direct_within_the_trained_resolution_is_bit_identical_to_stock(demo):
+    """256x256 is the demo model's own resolution: the fitted positions must not touch it."""
+    ours = demo.generate(req(hires="direct", steps=3)).images[0].image
+    auto = demo.generate(req(steps=3)).images[0].image
+    unfit_positions(demo.pipe.transformer)
+    try:
+        stock = demo.generate(req(hires="direct", steps=3)).images[0].image
+    finally:
+        fit_positions(demo.pipe.transformer)
+    assert np.array_equal(pixels(ours), pixels(stock)) and np.array_equal(pixels(auto), pixels(stock))
+
+
+def test_direct_mode_has_no_right_edge_band(demo):
+    """The band of issue 12 (vertical lines along the right edge beyond the trained grid) is gone."""
+    from model.demo.scoring import edge_band
+
+    wide = req(hires="direct", width=768, height=432, steps=8, seed=1)
+    words, demo.words = demo.words, None  # the prompt as the issue typed it, not as the tables read it
+    try:
+        fixed = demo.generate(wide).images[0].image
+        unfit_positions(demo.pipe.transformer)
+        stock = demo.generate(wide).images[0].image
+    finally:
+        fit_positions(demo.pipe.transformer)
+        demo.words = words
+    assert edge_band(stock) > 4.0  # the test sees the band where it is
+    assert edge_band(fixed) < 2.5
+
+
+def test_cli_refines_and_records_the_path(tiny_pipeline_dir, tmp_path, capsys):
+    from app.cli import run_cli
+    from app.metadata import hires_request_kwargs, read_params
+
+    out = tmp_path / "refined.png"
+    args = ["generate", "teal poster", "--model", str(tiny_pipeline_dir), "--steps", "2", "--size", "320x256",
+            "--seed", "3", "--hires", "refine", "--refine-strength", "0.5", "--out", str(out)]
+    assert run_cli(args) == 0
+    params = read_params(out)
+    assert params["hires"]["path"] == "refine" and params["hires"]["sizes"][-1] == "320x256"
+    assert hires_request_kwargs(params)["refine_strength"] == 0.5
+    assert run_cli([*args[:-2], "--refine-stages", "7", "--out", str(tmp_path / "bad.png")]) == 2
+    assert "refine stages 7" in capsys.readouterr().err and not (tmp_path / "bad.png").exists()
+
+
+def test_demo_model_reads_everyday_words_and_says_so(demo):
+    typed = demo.generate(req(prompt="teal poster with orange circles", steps=2))
+    params = typed.images[0].params
+    assert params["prompt"] == "teal poster with orange circles"
+    assert params["understood"] == "a teal wallpaper with orange dots"
+    assert any("read the prompt as: a teal wallpaper with orange dots" in note for note in typed.notes)
+    canonical = demo.generate(req(prompt="a teal wallpaper with orange dots", steps=2))
+    assert "understood" not in canonical.images[0].params
+    assert np.array_equal(pixels(typed.images[0].image), pixels(canonical.images[0].image))
+    assert "orange" in demo.info.understands["colours"] and demo.info.understands["examples"]
+
+
+def test_keep_composition_takes_the_detail_and_keeps_the_low_frequencies():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    start = torch.randn(1, 4, 32, 48)
+    detail = 0.3 * torch.randn(1, 4, 32, 48)
+    refined = start + 0.5 + detail  # a colour drift (+0.5) plus new detail
+    kept = refine.keep_composition(refined, start, (16, 24))
+    down = lambda x: F.interpolate(x, size=(16, 24), mode="area")  # noqa: E731
+    drift_before = (down(refined) - down(start)).abs().mean()
+    drift_after = (down(kept) - down(start)).abs().mean()
+    assert drift_after < drift_before / 5  # the drift is (nearly) gone
+    added = (kept - start).flatten()
+    assert torch.corrcoef(torch.stack([added, detail.flatten()]))[0, 1] > 0.8  # the detail stays
+
+
+def test_refine_without_keeping_the_composition_differs(engine):
+    kept = engine.generate(req(hires="refine")).images[0].image
+    free = engine.generate(req(hires="refine", keep_composition=False)).images[0].image
+    assert not np.array_equal(pixels(kept), pixels(free))
