@@ -9,13 +9,13 @@ from PySide6.QtCore import Qt
 from app.jobs import JobState
 from app.metadata import hires_request_kwargs, read_params
 from tests.fake_engine import FAKE_MODEL
-from tests.unit.test_main_window import load_model, make_window, prepare, wait_finished, wait_first_step
+from tests.unit.test_main_window import FAKE, load_model, make_window, prepare, wait_finished, wait_first_step
 
 
 @pytest.fixture
 def window(qtbot):
-    win = make_window(qtbot)
-    load_model(qtbot, win, FAKE_MODEL)
+    win = make_window(qtbot, FAKE)
+    load_model(qtbot, win, FAKE)
     yield win
     win.close()
 
@@ -88,7 +88,7 @@ def test_recall_restores_the_path_and_leaves_it_for_images_without_one(qtbot, wi
 def test_the_demo_model_shows_what_it_understands_and_examples_fill_the_prompt(qtbot):
     from tests.fake_engine import DEMO_UNDERSTANDS
 
-    win = make_window(qtbot)
+    win = make_window(qtbot, FAKE)
     try:
         win.start(None)  # the demo model carries word tables
         qtbot.waitUntil(lambda: win.runner.model_info is not None, timeout=10_000)
