@@ -1,4 +1,5 @@
-"""Build fresh PixArt-Sigma pipelines from a PipelineConfig (random weights) for tests, training and benchmarks.
+"""Build fresh PixArt-Sigma pipelines from a PipelineConfig (random weights) for tests, training and benchmarks,
+and run a pipeline on fixed seeds at an exact size (`seeded_images`: training samples, demo scoring).
 
 May import: model.configs, torch, diffusers, transformers. Never Qt, app/ or ui/.
 """
@@ -8,6 +9,15 @@ from __future__ import annotations
 import torch
 
 from .configs import PipelineConfig
+
+
+def seeded_images(pipe, prompts: list[str], width: int, height: int, steps: int, guidance: float,
+                  seeds: list[int]) -> list:
+    """The pipeline's PIL images of the prompts at exactly width×height (no resolution binning), one
+    CPU generator per prompt seeded with its seed, so a run is repeatable on any device."""
+    generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+    return pipe(list(prompts), width=width, height=height, num_inference_steps=steps, guidance_scale=guidance,
+                generator=generators, use_resolution_binning=False, clean_caption=False).images
 
 
 def sigma_scheduler():

@@ -2,7 +2,7 @@
 renderer of model/demo/data.py with simple image statistics (tests check them on ground-truth renders),
 and `evaluate_pipeline` generates held-out prompts and scores them.
 
-May import: model.demo.data, numpy, Pillow, torch (evaluate_pipeline only). Never Qt, app/ or ui/.
+May import: model.demo.data, numpy, Pillow; torch and model.build (evaluate_pipeline only). Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -203,6 +203,8 @@ def evaluate_pipeline(
 
     import torch
 
+    from ..build import seeded_images
+
     device = device or pipe.device
     prompts = heldout_prompts(n)
     items = []
@@ -210,22 +212,13 @@ def evaluate_pipeline(
         if start and time.monotonic() > deadline:
             break
         chunk = prompts[start : start + batch]
-        generators = [torch.Generator("cpu").manual_seed(seed + start + i) for i in range(len(chunk))]
+        seeds = [seed + start + i for i in range(len(chunk))]
         amp = torch.bfloat16 if getattr(device, "type", str(device)).startswith("cuda") else None
         with (
             torch.no_grad(),
             torch.autocast(str(getattr(device, "type", device)), dtype=amp, enabled=amp is not None),
         ):
-            images = pipe(
-                [c for c, _ in chunk],
-                width=size,
-                height=size,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=generators,
-                use_resolution_binning=False,
-                clean_caption=False,
-            ).images
+            images = seeded_images(pipe, [c for c, _ in chunk], size, size, steps, guidance, seeds)
         for (caption, labels), image in zip(chunk, images):
             items.append({"prompt": caption, "labels": labels, **score_image(image, labels), "image": image})
     result = summarize(items)

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from .. import configs
-from ..build import build_pipeline
+from ..build import build_pipeline, seeded_images
 from ..inference.kv_compress import (
     attach,
     kv_settings,
@@ -170,18 +170,8 @@ def sample_grid(
     pipe, prompts: list[str], size: tuple[int, int], steps: int, guidance: float, seed: int, device, amp
 ):
     """A grid PNG of the prompts generated at `size` with one fixed seed per prompt."""
-    generators = [torch.Generator(device="cpu").manual_seed(seed + i) for i in range(len(prompts))]
     with autocast(device, amp):
-        images = pipe(
-            list(prompts),
-            width=size[0],
-            height=size[1],
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            generator=generators,
-            use_resolution_binning=False,
-            clean_caption=False,
-        ).images
+        images = seeded_images(pipe, prompts, size[0], size[1], steps, guidance, [seed + i for i in range(len(prompts))])
     cols = min(4, len(images))
     rows = -(-len(images) // cols)
     w, h = images[0].size
