@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .errors import BadRequest
 from .resolution import check_size
+from .tiling_axes import check_tileable  # seamless wallpapers (issue 14)
 
 # What the engine accepts (validate_request); model files asking for defaults are held to the same,
 # and so are the settings, presets and the generation widgets.
@@ -33,6 +34,7 @@ class GenerationRequest:
     count: int = 1
     kv_compress: str = "auto"  # "auto" | "off" | "2" | "4"
     memory: str | None = None  # None: the engine's mode
+    tileable: str = "off"  # "off" | "x" | "y" | "both": wraps around those axes (model/inference/seamless.py)
 
 
 def _within(name: str, value: object, limits: tuple, convert: type) -> None:
@@ -54,3 +56,4 @@ def validate_request(request: GenerationRequest) -> None:
     _within("count", request.count, COUNT_LIMITS, int)
     if request.seed is not None:
         _within("seed", request.seed, SEED_LIMITS, int)
+    check_tileable(request.tileable)  # seamless (issue 14)

@@ -26,7 +26,7 @@ from ..configs import T5_TOKENS
 from ..errors import BadRequest, Cancelled, EngineError
 from ..request import COUNT_LIMITS, SEED_LIMITS, STEPS_LIMITS, GenerationRequest, validate_request
 from ..resolution import snap_to_grid
-from . import memory
+from . import memory, seamless
 from .kv_compress import attach, resolve_kv_factor
 from .prompt_cache import PromptCache
 
@@ -310,7 +310,8 @@ class Engine:
         cancel = should_cancel or (lambda: False)
 
         # 1-4. Noise, prompt embeddings, per-step callback, denoising with the stock pipeline.
-        latents = self._denoise(request, embeds, seed, made, index, on_step, cancel, started)
+        with seamless.rolling_latents(pipe.transformer, getattr(request, "tileable", "off"), seed):  # issue 14
+            latents = self._denoise(request, embeds, seed, made, index, on_step, cancel, started)
         if cancel():
             raise Cancelled("generation cancelled")
 
@@ -319,7 +320,8 @@ class Engine:
             pipe.transformer.to("cpu")
             _free_memory()
         try:
-            image = self._decode(latents, index, int(request.count), started, on_step, cancel)
+            image = self._decode(latents, index, int(request.count), started, on_step, cancel,
+                                 getattr(request, "tileable", "off"))
         finally:
             if plan.mode == "offload":
                 pipe.transformer.to(plan.device)
@@ -380,10 +382,9 @@ class Engine:
             callback_steps=1,
         ).images
 
-    def _decode(self, latents: torch.Tensor, index: int, count: int, started: float, on_step, cancel) -> Image.Image:
+    def _decode(self, latents: torch.Tensor, index: int, count: int, started: float, on_step, cancel,
+                tileable: str = "off") -> Image.Image:
         """Latents -> PIL image through the VAE, tiled (seam-free) when memory is short."""
-        from .vae_tiling import decode
-
         vae = self.pipe.vae
         z = latents.to(next(vae.parameters()).dtype) / vae.config.scaling_factor
 
@@ -392,9 +393,10 @@ class Engine:
                 elapsed = time.perf_counter() - started
                 on_step(StepInfo(index, count, done, total, None, elapsed, 0.0, "decode"))
 
-        pixels = decode(
+        pixels = seamless.wrapping_decode(  # == vae_tiling.decode when tileable is "off"
             vae,
             z,
+            tileable,
             mode=self.plan.vae_tiling,
             budget_bytes=self.vae_budget_bytes,
             on_progress=progress,
@@ -418,6 +420,7 @@ class Engine:
             made_width=made[0],
             made_height=made[1],
             device=self.plan.device,
+            **({"tileable": request.tileable} if getattr(request, "tileable", "off") != "off" else {}),
         )
 
 
