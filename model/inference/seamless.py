@@ -9,11 +9,10 @@ back. Every seam thus spends most steps inside the image, where the DiT makes it
 compression pools the rolled grid, so its pooled grid wraps as well.
 
 The decode wraps too (`wrapping_decode`): every padded Conv2d of the VAE decoder pads circularly on
-the wrapped axes (zeros on the others), which makes the untiled decode exactly periodic. The tiled
-decode (model/inference/vae_tiling.py) pads each tile with its neighbours, not the opposite edge,
-so for it the latent is first extended circularly by `WRAP_MARGIN` latent px on the wrapped axes
-(beyond the up path's receptive field), decoded, and the margin cut off: tiles at the image edge
-see the far side of the image.
+the wrapped axes (zeros on the others), which makes the untiled decode exactly periodic. In the
+tiled decode (model/inference/vae_tiling.py, `wrap=`) the mid-block output is extended circularly by
+the halo width (`wrap_tiles`), so tiles at the image edge take their halo from the far edge; the
+tile cores still partition the image, so the shared GroupNorm statistics are the image's own.
 
 `seam_score` measures the result: mean |difference| across the wrap (last column vs first, last
 row vs first) over the mean |difference| between neighbouring columns/rows inside the image.
@@ -35,7 +34,6 @@ from torch import nn
 from ..tiling_axes import wrap_axes
 
 GOLDEN = (math.sqrt(5) - 1) / 2
-WRAP_MARGIN = 16  # latent px added on each wrapped side before a tiled decode (up path reach ~12.3)
 
 
 def roll_offsets(step: int, size: tuple[int, int], patch: int, seed: int = 0) -> tuple[int, int]:
@@ -138,6 +136,31 @@ def circular_convs(module: nn.Module, tileable: str) -> Iterator[int]:
             del conv._conv_forward  # back to the class's method
 
 
+def wrap_tiles(h: torch.Tensor, tiles: list, overlap: int, wrap: tuple[bool, bool]):
+    """For vae_tiling.tiled_decode: `h` padded circularly by `overlap` on the wrapped axes, the tiles
+    moved into it with full halos (taken from the far edge), and a function cropping the output back."""
+    from dataclasses import replace
+
+    wrap_x, wrap_y = wrap
+    my, mx = (overlap if wrap_y else 0), (overlap if wrap_x else 0)
+    padded = F.pad(h, (mx, mx, my, my), mode="circular")
+    moved = []
+    for t in tiles:
+        t = replace(t, cy0=t.cy0 + my, cy1=t.cy1 + my, cx0=t.cx0 + mx, cx1=t.cx1 + mx,
+                    y0=t.y0 + my, y1=t.y1 + my, x0=t.x0 + mx, x1=t.x1 + mx)
+        if wrap_y:
+            t = replace(t, y0=t.cy0 - overlap, y1=t.cy1 + overlap)
+        if wrap_x:
+            t = replace(t, x0=t.cx0 - overlap, x1=t.cx1 + overlap)
+        moved.append(t)
+
+    def crop(out: torch.Tensor) -> torch.Tensor:
+        s = out.shape[-1] // padded.shape[-1]
+        return out[..., my * s: out.shape[-2] - my * s, mx * s: out.shape[-1] - mx * s]
+
+    return padded, moved, crop
+
+
 def would_tile(vae, z: torch.Tensor, mode: str, budget_bytes: int | None) -> bool:
     """Whether vae_tiling.decode will tile this latent (its own "auto" rule)."""
     from .vae_tiling import free_memory_bytes, untiled_decode_bytes
@@ -159,18 +182,10 @@ def wrapping_decode(vae, z: torch.Tensor, tileable: str, mode: str = "auto", bud
     wrap_x, wrap_y = wrap_axes(tileable)
     if not (wrap_x or wrap_y):
         return decode(vae, z, mode=mode, budget_bytes=budget_bytes, **kw)
-    margin_x = WRAP_MARGIN if wrap_x else 0
-    margin_y = WRAP_MARGIN if wrap_y else 0
-    tiled = would_tile(vae, z, mode, budget_bytes)
-    if tiled:
-        z = F.pad(z, (margin_x, margin_x, margin_y, margin_y), mode="circular")
+    if would_tile(vae, z, mode, budget_bytes):
+        mode, kw = "tiled", {**kw, "wrap": (wrap_x, wrap_y)}
     with circular_convs(vae, tileable):
-        pixels = decode(vae, z, mode=mode, budget_bytes=budget_bytes, **kw)
-    if tiled:
-        scale = pixels.shape[-1] // z.shape[-1]
-        my, mx = margin_y * scale, margin_x * scale
-        pixels = pixels[..., my: pixels.shape[-2] - my, mx: pixels.shape[-1] - mx]
-    return pixels
+        return decode(vae, z, mode=mode, budget_bytes=budget_bytes, **kw)
 
 
 def seam_score(image, axis: str = "both") -> float:
