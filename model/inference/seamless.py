@@ -4,7 +4,7 @@ A transformer has global attention and absolute positions, so the U-Net trick (c
 does not apply to it. Instead, `rolling_latents` hooks the transformer (forward pre-hook and forward
 hook, so it composes with KV compression, offload hooks and any other caller such as a refine pass):
 before every call the latent grid is rolled by an offset that changes from call to call (a golden-
-ratio sequence, in whole patches, started from the seed), the DiT runs, and its output is rolled
+ratio sequence in whole patches, started from the seed, always in the middle half of the axis), the DiT runs, and its output is rolled
 back. Every seam thus spends most steps inside the image, where the DiT makes it coherent. KV
 compression pools the rolled grid, so its pooled grid wraps as well.
 
@@ -37,13 +37,14 @@ GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 def roll_offsets(step: int, size: tuple[int, int], patch: int, seed: int = 0) -> tuple[int, int]:
-    """(dy, dx) latent-pixel offsets for call `step`: a low-discrepancy sequence in whole patches."""
+    """(dy, dx) latent-pixel offsets for call `step`: a low-discrepancy sequence in whole patches, kept
+    within the middle half of each axis so the wrap always lies well inside what the DiT sees."""
     height, width = size
     start_y, start_x = (seed % 997) / 997, (seed % 991) / 991
     fy = (start_y + step * GOLDEN) % 1.0
     fx = (start_x + step * GOLDEN * GOLDEN + 0.5) % 1.0
     cells_y, cells_x = max(1, height // patch), max(1, width // patch)
-    return int(fy * cells_y) * patch, int(fx * cells_x) * patch
+    return int((0.25 + fy / 2) * cells_y) * patch, int((0.25 + fx / 2) * cells_x) * patch
 
 
 class _Roller:
