@@ -135,3 +135,16 @@ def test_engine_makes_a_tileable_image_with_kv_compression_and_records_it(tiny_p
     plain = engine.generate(GenerationRequest("a pattern", width=256, height=256, steps=3, seed=5, kv_compress="2"))
     assert "tileable" not in plain.images[0].params
     assert not np.array_equal(np.asarray(plain.images[0].image), np.asarray(image.image))
+
+
+def test_generate_tileable_on_the_command_line_is_recorded(tiny_pipeline_dir, tmp_path, capsys):
+    from app.cli import run_cli
+    from app.metadata import read_params
+
+    out = tmp_path / "tile.png"
+    args = ["generate", "tiles", "--model", str(tiny_pipeline_dir), "--steps", "2", "--size", "256x256",
+            "--seed", "3", "--tileable", "y", "--out", str(out)]
+    assert run_cli(args) == 0
+    assert read_params(out)["tileable"] == "y"
+    assert run_cli(args[:-4] + ["--tileable", "diagonal"]) == 2
+    assert "invalid choice: 'diagonal'" in capsys.readouterr().err
