@@ -24,11 +24,12 @@ from model.request import (
     GenerationRequest,
     validate_request,
 )
+from model.tiling_axes import TILEABLE_CHOICES, check_tileable  # seamless (issue 14)
 from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
 
 __all__ = [
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
-    "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS",
+    "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS", "TILEABLE_CHOICES", "check_tileable",
     "GRID", "MAX_SIDE", "MIN_SIDE", "check_size", "largest_makeable", "parse_size", "snap_to_grid",
     "make_engine", "validate_request", "prompt_cache_usage", "clear_prompt_cache",
     "list_models", "download_model", "validate_import", "runtime_summary",

@@ -1,7 +1,7 @@
 """Tileable images: fill any wallpaper size by repeating the tile (no resize, so the pattern stays
 crisp), the 3x3 preview picture, the tileable setting as a gallery badge, and the Contract-2 key.
 
-May import: Pillow, app.model_service (TILEABLE_CHOICES). Never torch, model/ or ui/.
+May import: Pillow, app.model_service (TILEABLE_CHOICES, torch-free). Never torch, model/ or ui/.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from typing import Any
 
 from PIL import Image
 
+from .model_service import TILEABLE_CHOICES
+
+TILEABLE_LABELS = {"off": "Off", "x": "Horizontal (x)", "y": "Vertical (y)", "both": "Both axes"}
 BADGES = {"x": "⇆", "y": "⇅", "both": "✣"}  # gallery badge per axis choice
 MAX_FILL_SIDE = 16384
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.model_service import SEED_LIMITS
 from app.settings import GUIDANCE_RANGE, KV_COMPRESS_CHOICES, MEMORY_CHOICES, STEPS_RANGE
+from app.tiles import TILEABLE_CHOICES, TILEABLE_LABELS  # issue 14: seamless
 
 MAX_SEED = SEED_LIMITS[1]  # the engine's (beyond a QSpinBox's C int: a 0-decimal QDoubleSpinBox holds it)
 MAX_BATCH = 16
@@ -119,6 +120,9 @@ class GenerationSettings(QWidget):
         self.memory = self._choice_combo("memory", MEMORY_CHOICES, MEMORY_LABELS)
         self.memory.setToolTip("Where the model's parts live; leaner modes are slower but need less GPU memory")
 
+        self.tileable = self._choice_combo("tileable", TILEABLE_CHOICES, TILEABLE_LABELS)  # issue 14
+        self.tileable.setToolTip("Seamless: the image wraps around these axes, for patterns (T: 3×3 preview)")
+
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Steps", self.steps)
@@ -128,6 +132,7 @@ class GenerationSettings(QWidget):
         form.addRow("Batch", self.count)
         form.addRow("KV compression", self.kv_compress)
         form.addRow("Memory", self.memory)
+        form.addRow("Tileable", self.tileable)
 
         self.seed_lock.toggled.connect(self._lock_toggled)
         self.reroll.clicked.connect(self.reroll_seed)
@@ -185,6 +190,7 @@ class GenerationSettings(QWidget):
             "count": self.count.value(),
             "kv_compress": self.kv_compress.currentData(),
             "memory": self.memory.currentData(),
+            "tileable": self.tileable.currentData(),
         }
 
     def set_values(self, **values: Any) -> None:
@@ -202,7 +208,7 @@ class GenerationSettings(QWidget):
                 self.seed_lock.setChecked(True)
         if values.get("count") is not None:
             self.count.setValue(int(values["count"]))
-        for key, combo in (("kv_compress", self.kv_compress), ("memory", self.memory)):
+        for key, combo in (("kv_compress", self.kv_compress), ("memory", self.memory), ("tileable", self.tileable)):
             if values.get(key) is not None:
                 index = combo.findData(str(values[key]))
                 if index >= 0:

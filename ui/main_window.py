@@ -414,7 +414,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             self.size_picker.set_size_text(params["size"])
         self.gen_settings.set_values(
             steps=params.get("steps"), guidance=params.get("guidance"), seed=params.get("seed"),
-            kv_compress=params.get("kv_compress"),
+            kv_compress=params.get("kv_compress"), tileable=params.get("tileable") or "off",
         )
         self._active_preset = None
         self.show_status("Settings restored from the image")
