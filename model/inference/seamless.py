@@ -37,14 +37,16 @@ GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 def roll_offsets(step: int, size: tuple[int, int], patch: int, seed: int = 0) -> tuple[int, int]:
-    """(dy, dx) latent-pixel offsets for call `step`: a low-discrepancy sequence in whole patches, kept
-    within the middle half of each axis so the wrap always lies well inside what the DiT sees."""
+    """(dy, dx) latent-pixel offsets for call `step`: a low-discrepancy sequence, kept within the middle
+    half of each axis so the wrap always lies well inside what the DiT sees, and always half a patch
+    off the patch grid: every step sees the same patch grid, and the wrap falls inside patches."""
     height, width = size
     start_y, start_x = (seed % 997) / 997, (seed % 991) / 991
     fy = (start_y + step * GOLDEN) % 1.0
     fx = (start_x + step * GOLDEN * GOLDEN + 0.5) % 1.0
     cells_y, cells_x = max(1, height // patch), max(1, width // patch)
-    return int((0.25 + fy / 2) * cells_y) * patch, int((0.25 + fx / 2) * cells_x) * patch
+    half = patch // 2  # the wrap lies mid-patch, never on the DiT's patch grid (whose rows differ most)
+    return int((0.25 + fy / 2) * cells_y) * patch + half, int((0.25 + fx / 2) * cells_x) * patch + half
 
 
 class _Roller:
