@@ -1,14 +1,16 @@
 """The 3x3 tiled preview of a tileable result: a widget that paints its image once or repeated 3x3
-(scaled to fit), toggled with a key (T by default) or `toggle()`.
+(scaled to fit), toggled with a key (T by default) or `toggle()`; and the gallery's tileable badge.
 
-May import: PySide6 only.
+May import: PySide6, app.tiles (badges).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QKeySequence, QPainter
 from PySide6.QtWidgets import QWidget
+
+from app.tiles import badge
 
 TOGGLE_KEY = "T"
 
@@ -65,3 +67,22 @@ class TilePreview(QWidget):
         for rect in self.tile_rects():
             painter.drawImage(rect, self._image)
         painter.end()
+
+
+def paint_tile_badge(painter: QPainter, image: QRect, params: dict | None) -> bool:
+    """The tileable badge (⇆ ⇅ ✣) in the thumbnail's top left corner; False for a normal image."""
+    text = badge(params)
+    if not text:
+        return False
+    painter.save()
+    rect = QRect(image.left() + 3, image.top() + 3, 20, 20)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(0, 0, 0, 130))
+    painter.drawRoundedRect(rect, 4, 4)
+    font = painter.font()
+    font.setPixelSize(14)
+    painter.setFont(font)
+    painter.setPen(QColor("#7fd4ff"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()
+    return True

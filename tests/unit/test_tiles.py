@@ -63,3 +63,21 @@ def test_the_preview_toggles_3x3_with_its_key(qtbot):
     assert rects[0].width() == pytest.approx(100) and rects[4].left() == pytest.approx(100)
     view.toggle()
     assert not view.tiled and len(view.tile_rects()) == 1
+
+
+def test_the_gallery_badge_is_painted_only_for_tileable_images(qapp):
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QPainter
+
+    from ui.tile_preview import paint_tile_badge
+
+    def painted(params):
+        canvas = QImage(64, 64, QImage.Format_RGB32)
+        canvas.fill(Qt.white)
+        painter = QPainter(canvas)
+        drawn = paint_tile_badge(painter, QRect(0, 0, 64, 64), params)
+        painter.end()
+        return drawn, canvas.pixelColor(5, 5).name()
+
+    assert painted({"tileable": "both"})[0] and painted({"tileable": "both"})[1] != "#ffffff"
+    assert painted({"tileable": "off"}) == (False, "#ffffff") and painted(None) == (False, "#ffffff")
