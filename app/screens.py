@@ -8,7 +8,7 @@ and `crop_screens` cuts the canvas into one image per screen at its native resol
 crop where the screen has the canvas's pixel ratio, a Lanczos downscale of its crop otherwise).
 `read_screens` reads the screens of a running QGuiApplication (QtGui only, imported there).
 
-May import: Pillow; QtGui inside read_screens. Never torch, model/ or ui/.
+May import: Pillow, app.metadata (export_span); QtGui inside read_screens. Never torch, model/ or ui/.
 """
 
 from __future__ import annotations
@@ -107,6 +107,23 @@ def screen_file_name(stem: str, index: int, screen: Screen, suffix: str = ".png"
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in screen.name) or "screen"
     w, h = screen.native
     return f"{stem}-screen{index + 1}-{safe}-{w}x{h}{suffix}"
+
+
+def export_span(image: Image.Image, layout: SpanLayout, folder, stem: str, params: dict | None = None) -> list:
+    """Write one PNG per screen (`screen_file_name`) into `folder`, with the image's settings when given."""
+    from pathlib import Path
+
+    from .metadata import save_image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, (screen, part) in enumerate(crop_screens(image, layout)):
+        path = folder / screen_file_name(stem, index, screen)
+        save_image(part, path, {**(params or {}), "width": part.width, "height": part.height,
+                                "span": {"screen": screen.name, "box": list(layout.crops[index].box)}})
+        paths.append(path)
+    return paths
 
 
 def read_screens(app=None) -> list[Screen]:

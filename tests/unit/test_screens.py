@@ -92,3 +92,18 @@ def test_file_names_and_qt_screens(qapp):
     assert screen_file_name("wall", 0, screen) == "wall-screen1-DP-1-x-1920x1080.png"
     found = read_screens(qapp)
     assert found and all(s.width > 0 and s.dpr > 0 for s in found)
+
+
+def test_export_span_writes_one_native_file_per_screen_with_settings(tmp_path):
+    from app.metadata import read_params
+    from app.screens import export_span
+
+    screens = [Screen("DP-1", 0, 0, 640, 360, dpr=2.0), Screen("HDMI-1", 640, 0, 800, 600)]
+    layout = span_layout(screens)
+    canvas = coded(layout.size)
+    paths = export_span(canvas, layout, tmp_path / "out", "wall", {"prompt": "p", "seed": 1})
+    assert [p.name for p in paths] == ["wall-screen1-DP-1-1280x720.png", "wall-screen2-HDMI-1-800x600.png"]
+    first = Image.open(paths[0])
+    assert np.array_equal(np.asarray(first.convert("RGB")), np.asarray(canvas)[:720, :1280])
+    params = read_params(paths[1])
+    assert params["span"] == {"screen": "HDMI-1", "box": [1280, 0, 2880, 1200]} and params["width"] == 800
