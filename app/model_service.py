@@ -24,8 +24,8 @@ from model.request import (
     GenerationRequest,
     validate_request,
 )
-from model.tiling_axes import TILEABLE_CHOICES, check_tileable  # seamless (issue 14)
 from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
+from model.tiling_axes import TILEABLE_CHOICES, check_tileable  # seamless (issue 14)
 
 __all__ = [
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",

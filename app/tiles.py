@@ -10,8 +10,6 @@ from typing import Any
 
 from PIL import Image
 
-from .model_service import TILEABLE_CHOICES
-
 TILEABLE_LABELS = {"off": "Off", "x": "Horizontal (x)", "y": "Vertical (y)", "both": "Both axes"}
 BADGES = {"x": "⇆", "y": "⇅", "both": "✣"}  # gallery badge per axis choice
 MAX_FILL_SIDE = 16384

@@ -63,7 +63,7 @@ def summary(rows: list[dict], axes: str) -> None:
     for size in sorted({r["size"] for r in rows}):
         part = [r for r in rows if r["size"] == size]
 
-        def mean(key: str) -> float:
+        def mean(key: str, part: list = part) -> float:
             return statistics.mean(r[key] for r in part)
 
         worst = max(max(r[axes + "_x"], r[axes + "_y"]) for r in part)

@@ -397,7 +397,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.editor.set_style(preset.style)
         if preset.size and not self.size_picker.set_size_text(preset.size):
             self.show_status(f"Preset {preset.name!r}: size {preset.size!r} is not usable; size unchanged")
-        self.gen_settings.set_values(steps=preset.steps, guidance=preset.guidance, seed=preset.seed)
+        self.gen_settings.set_values(**preset.settings())
         self._active_preset = preset.name
         self.show_status(f"Preset applied: {preset.name}")
 

@@ -28,3 +28,26 @@ def test_tileable_switch_goes_into_the_request_and_is_recalled(qtbot):
         assert window.build_request()[0].tileable == "y"
     finally:
         window.close()
+
+
+def test_a_tileable_preset_recalls_the_switch(qtbot, tmp_path):
+    import json
+
+    import pytest
+
+    from app.presets import PresetError, load_presets, preset_to_dict
+
+    path = tmp_path / "tiles.preset.json"
+    path.write_text(json.dumps({"format": "sigma-studio-preset", "version": 1, "name": "Tiles",
+                                "prompt": "terrazzo", "size": "1024x1024", "tileable": "x"}))
+    (preset,) = load_presets(path)
+    assert preset.tileable == "x" and preset_to_dict(preset)["tileable"] == "x"
+    window = make_window(qtbot, FAKE)
+    try:
+        window.apply_preset(preset)
+        assert window.gen_settings.tileable.currentData() == "x"
+    finally:
+        window.close()
+    path.write_text(json.dumps({"format": "sigma-studio-preset", "version": 1, "prompt": "a", "tileable": "z"}))
+    with pytest.raises(PresetError, match='"tileable" must be one of off, x, y, both'):
+        load_presets(path)
