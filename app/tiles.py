@@ -10,6 +10,10 @@ from typing import Any
 
 from PIL import Image
 
+from .model_service import TILEABLE_CHOICES
+
+__all__ = ["TILEABLE_CHOICES", "TILEABLE_LABELS", "BADGES", "tileable_of", "badge", "fill", "grid3"]
+
 TILEABLE_LABELS = {"off": "Off", "x": "Horizontal (x)", "y": "Vertical (y)", "both": "Both axes"}
 BADGES = {"x": "⇆", "y": "⇅", "both": "✣"}  # gallery badge per axis choice
 MAX_FILL_SIDE = 16384
