@@ -328,7 +328,7 @@ class Engine:
 
         # 6. Exactly the requested size.
         if image.size != (int(request.width), int(request.height)):
-            image = image.resize((int(request.width), int(request.height)), Image.LANCZOS)
+            image = seamless.wrapping_resize(image, (int(request.width), int(request.height)), request.tileable)
         return image
 
     def _denoise(self, request, embeds, seed: int, made: tuple[int, int], index: int, on_step, cancel, started):

@@ -17,7 +17,7 @@ tile cores still partition the image, so the shared GroupNorm statistics are the
 `seam_score` measures the result: mean |difference| across the wrap (last column vs first, last
 row vs first) over the mean |difference| between neighbouring columns/rows inside the image.
 
-May import: model.tiling_axes, model.inference.vae_tiling, torch, numpy, Pillow. Never Qt, app/ or ui/.
+May import: model.tiling_axes, model.inference.vae_tiling, torch, numpy, Pillow (wrapping_resize). Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -189,6 +189,22 @@ def wrapping_decode(vae, z: torch.Tensor, tileable: str, mode: str = "auto", bud
         mode, kw = "tiled", {**kw, "wrap": (wrap_x, wrap_y)}
     with circular_convs(vae, tileable):
         return decode(vae, z, mode=mode, budget_bytes=budget_bytes, **kw)
+
+
+def wrapping_resize(image, size: tuple[int, int], tileable: str):
+    """Resize a tileable PIL image to `size` (Lanczos) so that it still wraps: the filter reads across
+    the wrapped edges (the image is padded with its far side first, then the padding is cut off)."""
+    from PIL import Image
+
+    wrap_x, wrap_y = wrap_axes(tileable)
+    if image.size == tuple(size) or not (wrap_x or wrap_y):
+        return image.resize(size, Image.LANCZOS) if image.size != tuple(size) else image
+    w, h = image.size
+    px, py = (16 if wrap_x else 0), (16 if wrap_y else 0)  # beyond Lanczos-3's reach when shrinking <= 5x
+    array = np.asarray(image)
+    pixels = np.pad(array, ((py, py), (px, px)) + ((0, 0),) * (array.ndim - 2), mode="wrap")
+    # `box` picks the original region; the filter still reads the wrapped padding around it
+    return Image.fromarray(pixels).resize(tuple(size), Image.LANCZOS, box=(px, py, px + w, py + h))
 
 
 def seam_score(image, axis: str = "both") -> float:

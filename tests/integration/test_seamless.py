@@ -148,3 +148,18 @@ def test_generate_tileable_on_the_command_line_is_recorded(tiny_pipeline_dir, tm
     assert read_params(out)["tileable"] == "y"
     assert run_cli(args[:-4] + ["--tileable", "diagonal"]) == 2
     assert "invalid choice: 'diagonal'" in capsys.readouterr().err
+
+
+def test_wrapping_resize_keeps_a_periodic_image_periodic():
+    rng = np.random.default_rng(2)
+    noise = rng.normal(size=(128, 128))
+    fy, fx = np.meshgrid(np.fft.fftfreq(128), np.fft.fftfreq(128), indexing="ij")
+    smooth = np.real(np.fft.ifft2(np.fft.fft2(noise) * np.exp(-(fx**2 + fy**2) * 300)))
+    tile = Image.fromarray((127 + 120 * smooth / np.abs(smooth).max()).astype(np.uint8)).convert("RGB")
+    wrapped = seamless.wrapping_resize(tile, (100, 90), "both")
+    plain = tile.resize((100, 90), Image.LANCZOS)
+    assert wrapped.size == (100, 90)
+    assert seamless.seam_score(wrapped) < seamless.seam_score(plain)
+    assert seamless.seam_score(wrapped) < 1.6
+    assert np.abs(np.asarray(wrapped, float)[20:70, 20:80] - np.asarray(plain, float)[20:70, 20:80]).max() <= 1
+    assert seamless.wrapping_resize(tile, (64, 64), "off").size == (64, 64)
