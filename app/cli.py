@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--count", type=int, default=1)
     gen.add_argument("--kv-compress", default="auto", choices=["auto", "off", "2", "4"])
+    gen.add_argument("--tileable", default="off", choices=["off", "x", "y", "both"],
+                     help="seamless: the image wraps around these axes (issue 14)")
     gen.add_argument("--memory", default="auto", choices=["auto", "gpu", "offload", "sequential"])
     gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     gen.add_argument("--hires", default="auto", choices=["auto", "direct", "refine"],
@@ -165,6 +167,7 @@ def _request(args, plan) -> object:
         refine_strength=args.refine_strength,
         refine_stages=args.refine_stages,
         upscaler=args.upscaler,
+        tileable=args.tileable,
     )
     try:
         validate_request(request)

@@ -29,11 +29,12 @@ from model.request import (
     validate_request,
 )
 from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
+from model.tiling_axes import TILEABLE_CHOICES, check_tileable  # seamless (issue 14)
 
 __all__ = [
     "HIRES_MODES", "UPSCALERS", "REFINE_STRENGTH_LIMITS", "REFINE_STAGE_LIMITS",
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
-    "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS",
+    "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS", "TILEABLE_CHOICES", "check_tileable",
     "GRID", "MAX_SIDE", "MIN_SIDE", "check_size", "largest_makeable", "parse_size", "snap_to_grid",
     "make_engine", "validate_request", "prompt_cache_usage", "clear_prompt_cache",
     "list_models", "download_model", "validate_import", "runtime_summary",

@@ -6,7 +6,7 @@ A preset file is UTF-8 JSON named `NAME.preset.json` holding one preset object o
 and optionally "poster": a poster layout (text layers, safe area), as in Contract 2's `poster`.
 
 May import: app.paths, app.atomic, app.safejson, app.settings, app.sizes, app.poster.model,
-app.model_service (limits); no Qt, no torch.
+app.model_service (limits, tileable choices); no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ class Preset:
     seed: int | None = None
     style: str | None = None
     poster: dict | None = None  # a poster layout (app.poster.model.Poster.to_dict), issue 13
+    tileable: str = "off"  # seamless axes: off | x | y | both (issue 14)
+
+    def settings(self) -> dict[str, Any]:
+        """The generation settings it sets (GenerationSettings.set_values keywords)."""
+        return {"steps": self.steps, "guidance": self.guidance, "seed": self.seed, "tileable": self.tileable}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -150,7 +155,20 @@ def _preset_from_dict(data: dict[str, Any], where: str, default_name: str) -> Pr
         style = _style_name(style, where) if style.strip() else None
 
     negative = _text(data, "negative", where, "")
-    return Preset(name, prompt, negative, size, steps, float(guidance), seed, style, _poster(data, where))
+    return Preset(name, prompt, negative, size, steps, float(guidance), seed, style, _poster(data, where),
+                  _tileable(data, where))
+
+
+def _tileable(data: dict[str, Any], where: str) -> str:
+    """The preset's tileable axes (issue 14), "off" when absent."""
+    from .model_service import TILEABLE_CHOICES
+
+    value = data.get("tileable", "off")
+    if value is None:
+        return "off"
+    if value not in TILEABLE_CHOICES:
+        raise PresetError(f'{where}: "tileable" must be one of {", ".join(TILEABLE_CHOICES)}, not {value!r}')
+    return value
 
 
 def _poster(data: dict[str, Any], where: str) -> dict | None:
@@ -259,6 +277,7 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
         "seed": preset.seed,
         "style": preset.style,
         **({"poster": preset.poster} if preset.poster else {}),
+        **({"tileable": preset.tileable} if preset.tileable != "off" else {}),
     }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .errors import BadRequest
 from .resolution import check_size
+from .tiling_axes import check_tileable  # seamless wallpapers (issue 14)
 
 # What the engine accepts (validate_request); model files asking for defaults are held to the same,
 # and so are the settings, presets and the generation widgets.
@@ -44,6 +45,7 @@ class GenerationRequest:
     refine_stages: int | None = None  # refine stages after composing; None: from the size jump
     upscaler: str = "latent"  # "latent" | "pixel"
     keep_composition: bool = True  # refine stages keep the composition's low frequencies (refine.py)
+    tileable: str = "off"  # "off" | "x" | "y" | "both": wraps around those axes (model/inference/seamless.py)
 
 
 def _within(name: str, value: object, limits: tuple, convert: type) -> None:
@@ -66,6 +68,7 @@ def validate_request(request: GenerationRequest) -> None:
     if request.seed is not None:
         _within("seed", request.seed, SEED_LIMITS, int)
     check_hires(request.hires, request.refine_strength, request.refine_stages, request.upscaler)
+    check_tileable(request.tileable)  # seamless (model/inference/seamless.py)
 
 
 def check_hires(mode: str, strength: float | None, stages: int | None, upscaler: str) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.model_service import HIRES_MODES, SEED_LIMITS, UPSCALERS
 from app.settings import GUIDANCE_RANGE, KV_COMPRESS_CHOICES, MEMORY_CHOICES, STEPS_RANGE
+from app.tiles import TILEABLE_CHOICES, TILEABLE_LABELS  # issue 14: seamless
 
 MAX_SEED = SEED_LIMITS[1]  # the engine's (beyond a QSpinBox's C int: a 0-decimal QDoubleSpinBox holds it)
 MAX_BATCH = 16
@@ -129,6 +130,8 @@ class GenerationSettings(QWidget):
         self.memory.setToolTip("Where the model's parts live; leaner modes are slower but need less GPU memory")
 
         self._build_hires()
+        self.tileable = self._choice_combo("tileable", TILEABLE_CHOICES, TILEABLE_LABELS)  # issue 14
+        self.tileable.setToolTip("Seamless: the image wraps around these axes, for patterns (T: 3×3 preview)")
 
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
@@ -143,6 +146,7 @@ class GenerationSettings(QWidget):
         form.addRow("Refine strength", self.refine_strength)
         form.addRow("Refine stages", self.refine_stages)
         form.addRow("Upscaler", self.upscaler)
+        form.addRow("Tileable", self.tileable)
 
         self.seed_lock.toggled.connect(self._lock_toggled)
         self.reroll.clicked.connect(self.reroll_seed)
@@ -223,6 +227,7 @@ class GenerationSettings(QWidget):
             "refine_strength": round(self.refine_strength.value(), 2) if self.refine_strength.value() >= 0.05 else None,
             "refine_stages": self.refine_stages.value() or None,
             "upscaler": self.upscaler.currentData(),
+            "tileable": self.tileable.currentData(),
         }
 
     def set_values(self, **values: Any) -> None:
@@ -246,7 +251,7 @@ class GenerationSettings(QWidget):
         if "refine_stages" in values:
             self.refine_stages.setValue(int(values["refine_stages"] or 0))
         combos = (("kv_compress", self.kv_compress), ("memory", self.memory), ("hires", self.hires),
-                  ("upscaler", self.upscaler))
+                  ("upscaler", self.upscaler), ("tileable", self.tileable))
         for key, combo in combos:
             if values.get(key) is not None:
                 index = combo.findData(str(values[key]))

@@ -401,7 +401,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.editor.set_style(preset.style)
         if preset.size and not self.size_picker.set_size_text(preset.size):
             self.show_status(f"Preset {preset.name!r}: size {preset.size!r} is not usable; size unchanged")
-        self.gen_settings.set_values(steps=preset.steps, guidance=preset.guidance, seed=preset.seed)
+        self.gen_settings.set_values(**preset.settings())
         self._active_preset = preset.name
         self.show_status(f"Preset applied: {preset.name}")
 
@@ -418,7 +418,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
             self.size_picker.set_size_text(params["size"])
         self.gen_settings.set_values(
             steps=params.get("steps"), guidance=params.get("guidance"), seed=params.get("seed"),
-            kv_compress=params.get("kv_compress"), **hires_settings(params),
+            kv_compress=params.get("kv_compress"), tileable=params.get("tileable") or "off", **hires_settings(params),
         )
         self._active_preset = None
         self.show_status("Settings restored from the image")

@@ -26,7 +26,7 @@ from ..configs import T5_TOKENS
 from ..errors import BadRequest, Cancelled, EngineError, SourceError
 from ..request import COUNT_LIMITS, SEED_LIMITS, STEPS_LIMITS, GenerationRequest, validate_request
 from ..resolution import snap_to_grid
-from . import memory, refine
+from . import memory, refine, seamless
 from .kv_compress import attach, resolve_kv_factor
 from .positions import fit_positions
 from .prompt_cache import PromptCache
@@ -341,24 +341,26 @@ class Engine:
         cancel = should_cancel or (lambda: False)
 
         # 1-4. Noise, prompt embeddings, per-step callback, denoising with the stock pipeline.
-        latents = self._denoise(request, embeds, seed, made, index, on_step, cancel, started)
+        with seamless.rolling_latents(self.pipe.transformer, request.tileable, seed):  # wraps when tileable
+            latents = self._denoise(request, embeds, seed, made, index, on_step, cancel, started)
         if cancel():
             raise Cancelled("generation cancelled")
 
         # 5. Decode: the DiT leaves the GPU first in offload mode; tiled when the full decode won't fit.
-        image = self._decode_placed(latents, index, int(request.count), started, on_step, cancel)
+        image = self._decode_placed(latents, index, int(request.count), started, on_step, cancel, request.tileable)
 
         # 6. Exactly the requested size.
         return _exact(image, request)
 
-    def _decode_placed(self, latents, index: int, count: int, started: float, on_step, cancel) -> Image.Image:
+    def _decode_placed(self, latents, index: int, count: int, started: float, on_step, cancel,
+                       tileable: str = "off") -> Image.Image:
         """`_decode` with the DiT off the GPU in offload mode (back afterwards)."""
         pipe, plan = self.pipe, self.plan
         if plan.mode == "offload":
             pipe.transformer.to("cpu")
             _free_memory()
         try:
-            return self._decode(latents, index, count, started, on_step, cancel)
+            return self._decode(latents, index, count, started, on_step, cancel, tileable)
         finally:
             if plan.mode == "offload":
                 pipe.transformer.to(plan.device)
@@ -377,16 +379,18 @@ class Engine:
             tokens = (stage.width // 16) * (stage.height // 16)
             self._set_kv(resolve_kv_factor(request.kv_compress, tokens), notes)
             report = self._stage_reporter(request, index, k, stage, runs, costs, started, on_step)
-            latents = self._with_step_down(
-                lambda stage=stage, previous=latents, report=report: self._run_stage(
-                    request, embeds, seed, stage, previous, index, cancel, started, report
-                ),
-                notes,
-            )
+            with seamless.rolling_latents(self.pipe.transformer, request.tileable, seed):  # every stage wraps
+                latents = self._with_step_down(
+                    lambda stage=stage, previous=latents, report=report: self._run_stage(
+                        request, embeds, seed, stage, previous, index, cancel, started, report
+                    ),
+                    notes,
+                )
         if cancel():
             raise Cancelled("generation cancelled")
         image = self._with_step_down(
-            lambda: self._decode_placed(latents, index, int(request.count), started, on_step, cancel), notes
+            lambda: self._decode_placed(latents, index, int(request.count), started, on_step, cancel,
+                                        request.tileable), notes
         )
         return _exact(image, request)
 
@@ -495,10 +499,9 @@ class Engine:
             callback_steps=1,
         ).images
 
-    def _decode(self, latents: torch.Tensor, index: int, count: int, started: float, on_step, cancel) -> Image.Image:
+    def _decode(self, latents: torch.Tensor, index: int, count: int, started: float, on_step, cancel,
+                tileable: str = "off") -> Image.Image:
         """Latents -> PIL image through the VAE, tiled (seam-free) when memory is short."""
-        from .vae_tiling import decode
-
         vae = self.pipe.vae
         z = latents.to(next(vae.parameters()).dtype) / vae.config.scaling_factor
 
@@ -507,9 +510,10 @@ class Engine:
                 elapsed = time.perf_counter() - started
                 on_step(StepInfo(index, count, done, total, None, elapsed, 0.0, "decode"))
 
-        pixels = decode(
+        pixels = seamless.wrapping_decode(  # == vae_tiling.decode when tileable is "off"
             vae,
             z,
+            tileable,
             mode=self.plan.vae_tiling,
             budget_bytes=self.vae_budget_bytes,
             on_progress=progress,
@@ -533,6 +537,7 @@ class Engine:
             made_width=made[0],
             made_height=made[1],
             device=self.plan.device,
+            **({"tileable": request.tileable} if getattr(request, "tileable", "off") != "off" else {}),
         )
         params["hires"] = refine.hires_params(request, stages)
         return params
@@ -549,9 +554,9 @@ def latents_preview(engine: Engine, latents: torch.Tensor) -> Image.Image:
 
 
 def _exact(image: Image.Image, request: GenerationRequest) -> Image.Image:
-    """Exactly the requested size (Lanczos when the made size differs)."""
+    """Exactly the requested size (Lanczos when the made size differs; across the wrap when tileable)."""
     if image.size != (int(request.width), int(request.height)):
-        image = image.resize((int(request.width), int(request.height)), Image.LANCZOS)
+        image = seamless.wrapping_resize(image, (int(request.width), int(request.height)), request.tileable)
     return image
 
 

@@ -277,6 +277,7 @@ def tiled_decode(
     passes: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    wrap: tuple[bool, bool] = (False, False),
 ) -> torch.Tensor:
     """Decode latents z (B, 4, h, w), already divided by the scaling factor, like `vae.decode(z).sample`.
 
@@ -285,7 +286,8 @@ def tiled_decode(
     normalises each tile with its own statistics (diffusers-like, seams); `passes=P >= 2` measures
     whole-image statistics in P-1 passes and decodes seam-free with them in the last (see the module
     docs; 3, the default, is the smallest useful P). `on_progress(done, total)` follows every tile of
-    every pass; Cancelled is raised when `should_cancel()` turns true between tiles.
+    every pass; Cancelled is raised when `should_cancel()` turns true between tiles. `wrap` (x, y):
+    tiles at the image edge take their halo from the opposite edge (tileable images, seamless.py).
     """
     passes = DEFAULT_PASSES if passes is None else passes
     if passes < 1:
@@ -305,6 +307,10 @@ def tiled_decode(
         if vae.post_quant_conv is not None:
             z = vae.post_quant_conv(z)
         h = dec.mid_block(dec.conv_in(z), None)  # (B, C, h, w), exact on the whole latent
+        if any(wrap):  # tileable: halos wrap around the image edges (model/inference/seamless.py)
+            from .seamless import wrap_tiles
+
+            h, tiles, crop = wrap_tiles(h, tiles, overlap, wrap)
         with shared_groupnorms(dec, state) as norms:
             for p in range(passes):
                 last = p == passes - 1
@@ -317,7 +323,7 @@ def tiled_decode(
                     state.tile = t
                     res = _up_path(dec, h[:, :, t.y0 : t.y1, t.x0 : t.x1], last)
                     if last:
-                        out = _write_core(out, res, t, z.shape[-2:])
+                        out = _write_core(out, res, t, h.shape[-2:])
                     del res
                     done += 1
                     if on_progress is not None:
@@ -325,7 +331,7 @@ def tiled_decode(
                 if not last:
                     for norm in norms:
                         norm.finish_pass()
-    return out
+    return crop(out) if any(wrap) else out
 
 
 # ------------------------------------------------------------------ memory planning

@@ -1,6 +1,6 @@
 """How one gallery cell is painted: the thumbnail, its prompt under it, and a clickable star.
 
-May import: PySide6, ui.gallery.model (roles), ui.gallery.thumbnails (icon size).
+May import: PySide6, ui.gallery.model (roles), ui.gallery.thumbnails (icon size), ui.tile_preview (badge).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from ui.gallery.model import RecordRole
 from ui.gallery.thumbnails import ICON_SIZE
+from ui.tile_preview import paint_tile_badge
 
 CELL = QSize(ICON_SIZE + 14, ICON_SIZE + 34)
 
@@ -82,6 +83,7 @@ class GalleryDelegate(QStyledItemDelegate):
         painter.setFont(font)
         painter.setPen(QColor("#f5c518") if favourite else QColor(255, 255, 255, 200))
         painter.drawText(star, Qt.AlignmentFlag.AlignCenter, "★" if favourite else "☆")
+        paint_tile_badge(painter, image, getattr(record, "params", None))  # tileable images (issue 14)
         painter.setFont(option.font)
         text = option.fontMetrics.elidedText(
             (record.prompt or "(no prompt)") if record is not None else "", Qt.TextElideMode.ElideRight,

@@ -1,0 +1,129 @@
+"""Set an image as the desktop wallpaper: GNOME, KDE Plasma, Windows and macOS.
+
+`detect_desktop` names the desktop from the platform and environment; `wallpaper_commands` builds
+the commands for one (plain argument lists, tested for each desktop); `set_wallpaper` runs them and
+raises WallpaperError with a clear message when the desktop is unknown or a call fails. Windows
+goes through `SystemParametersInfoW` (ctypes), which `windows_call` describes and `set_wallpaper`
+makes. A tileable image is shown tiled where the desktop can (GNOME `picture-options`, KDE FillMode).
+
+May import: the standard library only (subprocess, ctypes on Windows). Never torch, model/ or ui/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+DESKTOPS = ("gnome", "kde", "windows", "macos")
+SPI_SETDESKWALLPAPER = 0x0014
+SPIF_UPDATEINIFILE_SENDCHANGE = 0x01 | 0x02
+_GNOME_LIKE = ("gnome", "unity", "ubuntu", "budgie", "cinnamon", "pantheon", "pop")
+
+
+class WallpaperError(Exception):
+    """The wallpaper could not be set; the message says why and what to do."""
+
+
+def detect_desktop(env: Mapping[str, str] | None = None, platform: str | None = None) -> str | None:
+    """"gnome", "kde", "windows", "macos", or None when the desktop is not one we know."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if platform.startswith("win"):
+        return "windows"
+    if platform == "darwin":
+        return "macos"
+    names = ":".join(env.get(key, "") for key in ("XDG_CURRENT_DESKTOP", "XDG_SESSION_DESKTOP", "DESKTOP_SESSION"))
+    names = names.lower()
+    if "kde" in names or "plasma" in names or env.get("KDE_FULL_SESSION"):
+        return "kde"
+    if any(name in names for name in _GNOME_LIKE) or env.get("GNOME_DESKTOP_SESSION_ID"):
+        return "gnome"
+    return None
+
+
+def _kde_script(path: Path, tiled: bool) -> str:
+    fill = 3 if tiled else 2  # Plasma's image FillMode: 2 preserve-aspect crop, 3 tile
+    uri = json_string(path.as_uri())
+    return (
+        "for (const d of desktops()) { d.wallpaperPlugin = 'org.kde.image';"
+        " d.currentConfigGroup = ['Wallpaper', 'org.kde.image', 'General'];"
+        f" d.writeConfig('Image', {uri}); d.writeConfig('FillMode', {fill}); }}"
+    )
+
+
+def json_string(text: str) -> str:
+    """A JavaScript/AppleScript-safe double-quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def wallpaper_commands(desktop: str, path: Path | str, tiled: bool = False,
+                       which: Callable[[str], str | None] = shutil.which) -> list[list[str]]:
+    """The commands that set `path` as the wallpaper on `desktop` (not Windows: see windows_call)."""
+    path = Path(path).resolve()
+    if desktop == "gnome":
+        uri = path.as_uri()
+        base = ["gsettings", "set", "org.gnome.desktop.background"]
+        return [base + ["picture-uri", uri], base + ["picture-uri-dark", uri],
+                base + ["picture-options", "wallpaper" if tiled else "zoom"]]
+    if desktop == "kde":
+        if which("plasma-apply-wallpaperimage") and not tiled:
+            return [["plasma-apply-wallpaperimage", str(path)]]
+        qdbus = which("qdbus6") or which("qdbus") or "qdbus"
+        return [[Path(qdbus).name, "org.kde.plasmashell", "/PlasmaShell", "org.kde.PlasmaShell.evaluateScript",
+                 _kde_script(path, tiled)]]
+    if desktop == "macos":
+        script = f"tell application \"System Events\" to tell every desktop to set picture to {json_string(str(path))}"
+        return [["osascript", "-e", script]]
+    if desktop == "windows":
+        return []
+    raise WallpaperError(_unknown_message(desktop))
+
+
+def windows_call(path: Path | str) -> tuple[int, int, str, int]:
+    """The SystemParametersInfoW arguments that set the wallpaper (action, uiParam, pvParam, fWinIni)."""
+    return (SPI_SETDESKWALLPAPER, 0, str(Path(path).resolve()), SPIF_UPDATEINIFILE_SENDCHANGE)
+
+
+def _unknown_message(desktop: str | None) -> str:
+    found = f"the desktop {desktop!r} is" if desktop else "this desktop is"
+    return (f"{found} not one Sigma Studio can set wallpapers on (GNOME, KDE Plasma, Windows, macOS): "
+            "set the exported file as the wallpaper in your desktop's settings")
+
+
+def _set_windows(path: Path) -> None:
+    import ctypes
+
+    action, param, value, flags = windows_call(path)
+    if not ctypes.windll.user32.SystemParametersInfoW(action, param, value, flags):  # type: ignore[attr-defined]
+        raise WallpaperError(f"Windows refused the wallpaper {path} (SystemParametersInfoW failed)")
+
+
+def set_wallpaper(path: Path | str, desktop: str | None = None, tiled: bool = False,
+                  run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+                  which: Callable[[str], str | None] = shutil.which) -> str:
+    """Set `path` as the wallpaper; the desktop's name on success, WallpaperError with the reason otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise WallpaperError(f"{path} is not a file: export the image first")
+    desktop = detect_desktop() if desktop is None else desktop
+    if desktop not in DESKTOPS:
+        raise WallpaperError(_unknown_message(desktop))
+    if desktop == "windows":
+        _set_windows(path)
+        return desktop
+    for command in wallpaper_commands(desktop, path, tiled, which):
+        try:
+            done = run(command, capture_output=True, text=True, timeout=20)
+        except FileNotFoundError as error:
+            raise WallpaperError(f"{command[0]} was not found: is this a {desktop} session?") from error
+        except subprocess.TimeoutExpired as error:
+            raise WallpaperError(f"{command[0]} did not answer in 20 s") from error
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout or "").strip().splitlines()
+            reason = detail[-1] if detail else f"exit status {done.returncode}"
+            raise WallpaperError(f"setting the wallpaper failed: {command[0]}: {reason}")
+    return desktop
