@@ -25,13 +25,18 @@ from model.request import (
     SEED_LIMITS,
     STEPS_LIMITS,
     UPSCALERS,
+    GeneratedImage,
     GenerationRequest,
+    GenerationResult,
+    ModelInfo,
+    StepInfo,
     validate_request,
 )
 from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makeable, parse_size, snap_to_grid
 from model.tiling_axes import TILEABLE_CHOICES, check_tileable  # seamless (issue 14)
 
 __all__ = [
+    "GeneratedImage", "GenerationResult", "ModelInfo", "StepInfo",
     "HIRES_MODES", "UPSCALERS", "REFINE_STRENGTH_LIMITS", "REFINE_STAGE_LIMITS",
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
     "STEPS_LIMITS", "GUIDANCE_LIMITS", "SEED_LIMITS", "COUNT_LIMITS", "TILEABLE_CHOICES", "check_tileable",

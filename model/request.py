@@ -1,16 +1,21 @@
-"""What to generate, as plain values (no torch): shared by the engine and the app's job queue, and
-every limit on those values in one place (app/ and ui/ reach them through app.model_service).
+"""What to generate and what the engine reports back, as plain values (no torch): shared by the engine,
+the app's job queue and the tests' fake engine, and every limit on those values in one place (app/ and
+ui/ reach them through app.model_service).
 
 May import: model.errors, model.resolution (both torch-free). Never torch, Qt, app/ or ui/.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import BadRequest
 from .resolution import check_size
 from .tiling_axes import check_tileable  # seamless wallpapers (issue 14)
+
+if TYPE_CHECKING:  # hints only: the results carry PIL images, made by the engine
+    from PIL import Image
 
 # What the engine accepts (validate_request); model files asking for defaults are held to the same,
 # and so are the settings, presets and the generation widgets.
@@ -81,3 +86,59 @@ def check_hires(mode: str, strength: float | None, stages: int | None, upscaler:
         _within("refine strength", strength, REFINE_STRENGTH_LIMITS, float)
     if stages is not None:
         _within("refine stages", stages, REFINE_STAGE_LIMITS, int)
+
+
+# What the engine reports (model/inference/engine.py): plain values, so the app, the CLI and the tests'
+# fake engine share one definition.
+
+
+@dataclass
+class StepInfo:
+    """Progress of one generation, sent after every denoising step and decode tile."""
+
+    image_index: int
+    count: int
+    step: int
+    total: int
+    preview: Image.Image | None
+    elapsed_s: float
+    eta_s: float
+    phase: str = "denoise"  # "denoise" | "decode"
+    stage: str = ""  # "" (direct) | "composing 1/2" | "refining 2/2" (model/inference/refine.py)
+
+
+@dataclass
+class GeneratedImage:
+    """One finished image with the parameters that made it (Contract 2 keys)."""
+
+    image: Image.Image
+    seed: int
+    params: dict
+
+
+@dataclass
+class GenerationResult:
+    """All images of one request plus what the engine did to make them."""
+
+    images: list[GeneratedImage]
+    made_size: tuple[int, int]
+    kv_factor: int
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class ModelInfo:
+    """What is loaded and how it runs."""
+
+    name: str
+    source: str
+    is_demo: bool
+    device: str
+    dtype: str
+    memory_mode: str
+    plan: str
+    learned_kv: dict | None = None
+    defaults: dict | None = None  # the model's own generation defaults, e.g. {"guidance": 1.5}
+    trained_resolution: int = 0  # px: the side of the square it was trained at (refine.py composes there)
+    understands: dict | None = None  # the model's word tables in brief (prompt_words.py), for the studio

@@ -1,4 +1,4 @@
-"""A fake engine for unit tests: the interface of model.inference.engine.Engine (load, count_tokens, generate
+"""A fake engine for unit tests: the interface of model.inference.engine.Engine, with its own result types (model/request.py) (load, count_tokens, generate
 with on_step and should_cancel), making images with Pillow and numpy instead of a diffusion model.
 
 It is the seam the worker offers (`engine_factory`), so app/ and ui/ run without torch. What it
@@ -11,73 +11,30 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from app.model_service import BadRequest, Cancelled, EngineError, SourceError, snap_to_grid
+from app.model_service import (
+    BadRequest,
+    Cancelled,
+    EngineError,
+    GeneratedImage,
+    GenerationResult,
+    ModelInfo,
+    SourceError,
+    StepInfo,
+    snap_to_grid,
+)
 
 FAKE_MODEL = "fake:tiny"  # a source the fake loads without a folder
 PREVIEW_SIDE = 32
 
 
-@dataclass
-class FakeModelInfo:
-    """What model.inference.engine.ModelInfo carries, with fake values."""
-
-    name: str
-    source: str
-    is_demo: bool
-    device: str = "cpu"
-    dtype: str = "float32"
-    memory_mode: str = "cpu"
-    plan: str = "fake engine on the CPU"
-    learned_kv: dict | None = None
-    defaults: dict = field(default_factory=dict)
-    trained_resolution: int = 256
-    understands: dict | None = None  # the demo's word tables in brief (as PromptWords.summary)
-
-
 DEMO_UNDERSTANDS = {"colours": ["orange", "teal"], "shades": ["light", "dark"], "patterns": ["dots", "grid"],
                     "placements": ["center", "left"], "examples": ["teal poster with orange dots", "a grey grid"]}
-
-
-@dataclass
-class FakeStep:
-    """As model.inference.engine.StepInfo."""
-
-    image_index: int
-    count: int
-    step: int
-    total: int
-    preview: Image.Image | None
-    elapsed_s: float
-    eta_s: float
-    phase: str = "denoise"
-    stage: str = ""  # "" direct | "composing 1/2" | "refining 2/2"
-
-
-@dataclass
-class FakeImage:
-    """As model.inference.engine.GeneratedImage."""
-
-    image: Image.Image
-    seed: int
-    params: dict
-
-
-@dataclass
-class FakeResult:
-    """As model.inference.engine.GenerationResult."""
-
-    images: list[FakeImage]
-    made_size: tuple[int, int]
-    kv_factor: int = 1
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 class FakeEngine:
@@ -90,18 +47,20 @@ class FakeEngine:
         self.device = "cpu" if device == "auto" else device
         self.memory_mode = memory_mode
         self.step_s = step_s
-        self.info: FakeModelInfo | None = None
+        self.info: ModelInfo | None = None
         self.requests: list[Any] = []
         FakeEngine.instances.append(self)
 
-    def load(self, source: str | None = None, base: str | None = None, on_progress: Any = None) -> FakeModelInfo:
+    def load(self, source: str | None = None, base: str | None = None, on_progress: Any = None) -> ModelInfo:
         """The demo (None), FAKE_MODEL or any existing path; SourceError otherwise, as the real engine."""
         if source not in (None, FAKE_MODEL) and not Path(str(source)).exists():
             raise SourceError(f"{source} is not a hub id, a model folder or a checkpoint file that exists")
         if on_progress is not None:
             on_progress("Loading the fake model", 1, 1)
         name = "demo" if source is None else Path(str(source)).name
-        self.info = FakeModelInfo(name=name, source=str(source or "demo"), is_demo=source is None,
+        self.info = ModelInfo(name=name, source=str(source or "demo"), is_demo=source is None, device="cpu",
+                              dtype="float32", memory_mode="cpu", plan="fake engine on the CPU", defaults={},
+                              trained_resolution=256,
                                   understands=DEMO_UNDERSTANDS if source is None else None)
         return self.info
 
@@ -109,7 +68,7 @@ class FakeEngine:
         """Words plus the end token (the real one counts T5 tokens)."""
         return len(text.split()) + 1
 
-    def generate(self, request: Any, on_step: Any = None, should_cancel: Any = None) -> FakeResult:
+    def generate(self, request: Any, on_step: Any = None, should_cancel: Any = None) -> GenerationResult:
         """request.count images of the made size, with a preview per step and one decode step."""
         if self.info is None:
             raise EngineError("no model is loaded: load one first (the demo model needs no download)")
@@ -134,16 +93,16 @@ class FakeEngine:
                     if on_step is not None:
                         preview = _picture((PREVIEW_SIDE,) * 2, image_seed)
                         eta = (total - done) * self.step_s
-                        on_step(FakeStep(index, request.count, done, total, preview, time.perf_counter() - started,
+                        on_step(StepInfo(index, request.count, done, total, preview, time.perf_counter() - started,
                                          eta, "denoise", label))
             if on_step is not None:
-                on_step(FakeStep(index, request.count, 1, 1, None, time.perf_counter() - started, 0.0, "decode"))
+                on_step(StepInfo(index, request.count, 1, 1, None, time.perf_counter() - started, 0.0, "decode"))
             params = dict(prompt=request.prompt, negative=request.negative or "", width=int(request.width),
                           height=int(request.height), steps=int(request.steps), guidance=float(request.guidance),
                           seed=image_seed, model=self.info.name, kv_compress="off", made_width=made[0],
                           made_height=made[1], device=self.device, hires=_hires(request, stages))
-            images.append(FakeImage(_picture(made, image_seed), image_seed, params))
-        return FakeResult(images, made, seconds=time.perf_counter() - started)
+            images.append(GeneratedImage(_picture(made, image_seed), image_seed, params))
+        return GenerationResult(images, made, kv_factor=1, seconds=time.perf_counter() - started)
 
 
 def _stages(request: Any) -> list[tuple[str, int]]:

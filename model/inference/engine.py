@@ -16,7 +16,6 @@ import gc
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,7 +23,17 @@ from PIL import Image
 
 from ..configs import T5_TOKENS
 from ..errors import BadRequest, Cancelled, EngineError, SourceError
-from ..request import COUNT_LIMITS, SEED_LIMITS, STEPS_LIMITS, GenerationRequest, validate_request
+from ..request import (
+    COUNT_LIMITS,
+    SEED_LIMITS,
+    STEPS_LIMITS,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    ModelInfo,
+    StepInfo,
+    validate_request,
+)
 from ..resolution import snap_to_grid
 from . import memory, refine, seamless
 from .kv_compress import attach, resolve_kv_factor
@@ -35,58 +44,6 @@ from .prompt_words import PromptWords
 MAX_STEPS = STEPS_LIMITS[1]
 MAX_COUNT = COUNT_LIMITS[1]
 MAX_SEED = SEED_LIMITS[1]
-
-
-@dataclass
-class StepInfo:
-    """Progress of one generation, sent after every denoising step and decode tile."""
-
-    image_index: int
-    count: int
-    step: int
-    total: int
-    preview: Image.Image | None
-    elapsed_s: float
-    eta_s: float
-    phase: str = "denoise"  # "denoise" | "decode"
-    stage: str = ""  # "" (direct) | "composing 1/2" | "refining 2/2" (model/inference/refine.py)
-
-
-@dataclass
-class GeneratedImage:
-    """One finished image with the parameters that made it (Contract 2 keys)."""
-
-    image: Image.Image
-    seed: int
-    params: dict
-
-
-@dataclass
-class GenerationResult:
-    """All images of one request plus what the engine did to make them."""
-
-    images: list[GeneratedImage]
-    made_size: tuple[int, int]
-    kv_factor: int
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass
-class ModelInfo:
-    """What is loaded and how it runs."""
-
-    name: str
-    source: str
-    is_demo: bool
-    device: str
-    dtype: str
-    memory_mode: str
-    plan: str
-    learned_kv: dict | None = None
-    defaults: dict | None = None  # the model's own generation defaults, e.g. {"guidance": 1.5}
-    trained_resolution: int = 0  # px: the side of the square it was trained at (refine.py composes there)
-    understands: dict | None = None  # the model's word tables in brief (prompt_words.py), for the studio
 
 
 def _torch_dtype(name: str) -> torch.dtype:
