@@ -36,6 +36,7 @@ from model.resolution import GRID, MAX_SIDE, MIN_SIDE, check_size, largest_makea
 from model.tiling_axes import TILEABLE_CHOICES, check_tileable  # seamless (issue 14)
 
 __all__ = [
+    "check_model_source",
     "GeneratedImage", "GenerationResult", "ModelInfo", "StepInfo",
     "HIRES_MODES", "UPSCALERS", "REFINE_STRENGTH_LIMITS", "REFINE_STAGE_LIMITS",
     "BadRequest", "Cancelled", "EngineError", "SourceError", "GenerationRequest",
@@ -111,6 +112,14 @@ def download_model(repo: str, on_progress: Callable[..., None] | None = None,
     from model import loading as sources
 
     return sources.download(repo, on_progress=on_progress, should_cancel=should_cancel)
+
+
+def check_model_source(spec: str) -> None:
+    """SourceError when a --model value names no model (a missing path, a malformed hub id); nothing is
+    loaded or downloaded (a well-formed hub id passes: whether it exists is known only online)."""
+    from model.loading.catalog import resolve_source
+
+    resolve_source(spec)
 
 
 def validate_import(path: str) -> dict:

@@ -115,11 +115,19 @@ def load_jobs(args: Any, engine_check: bool = True) -> list[BatchJob]:
 
 
 def _engine_check(jobs: list[BatchJob]) -> dict[int, str]:
-    """The engine's own request checks (limits that only it knows), one message per bad line."""
-    from app.model_service import BadRequest, GenerationRequest, validate_request
+    """The engine's own request checks (limits that only it knows, and that each named model exists),
+    one message per bad line."""
+    from app.model_service import (
+        BadRequest,
+        GenerationRequest,
+        SourceError,
+        check_model_source,
+        validate_request,
+    )
     from app.sizes import resolve_size
 
     errors: dict[int, str] = {}
+    models: dict[str, str | None] = {}  # each model checked once: its error, or None
     for job in jobs:
         if job.line in errors:
             continue
@@ -128,6 +136,14 @@ def _engine_check(jobs: list[BatchJob]) -> dict[int, str]:
             validate_request(GenerationRequest(prompt=job.prompt, negative=job.negative, width=made[0],
                                                height=made[1], steps=job.steps, guidance=job.guidance or 0.0,
                                                seed=job.seed, kv_compress=job.kv_compress))
+            if job.model and job.model not in models:
+                try:
+                    check_model_source(job.model)
+                    models[job.model] = None
+                except SourceError as error:
+                    models[job.model] = str(error)
+            if job.model and models[job.model]:
+                raise BadRequest(models[job.model])
         except BadRequest as error:
             errors[job.line] = str(error)
     return errors

@@ -66,6 +66,23 @@ def test_batch_checks_every_line_with_the_engine_then_writes_exact_sizes(tiny_pi
     assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST] + [e["file"] for e in entries])
 
 
+def test_a_line_naming_a_missing_model_stops_the_batch_before_anything_is_made(tiny_pipeline_dir, tmp_path, capsys):
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [
+        {"prompt": "a teal poster", "size": "256x256", "steps": 2, "seed": 1},
+        {"prompt": "from a model that is not there", "size": "256x256", "steps": 2, "model": str(tmp_path / "gone")},
+        {"prompt": "not a model name at all", "size": "256x256", "steps": 2, "model": "no such model!"},
+    ])
+    out = tmp_path / "out"
+    argv = ["batch", str(jobs), "--out", str(out), "--model", str(tiny_pipeline_dir)]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "jobs.jsonl line 2: " in err and "no such file or folder" in err
+    assert "jobs.jsonl line 3: " in err and "is not a model" in err
+    assert not out.exists()
+    assert run_cli([*argv, "--skip-invalid"]) == 0
+    assert [e["seed"] for e in read_manifest(out)] == [1]
+
+
 def test_ctrl_c_then_the_same_command_makes_only_the_missing_images(tiny_pipeline_dir, tmp_path):
     jobs = write_jobs(tmp_path / "jobs.jsonl", [{"prompt": "dunes", "size": "256x256", "steps": 4, "count": 8}])
     out = tmp_path / "out"
