@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_poster_parser(sub)
 
-    from app.batch.command import add_parser as add_batch_parser
+    from app.batch.args import add_parser as add_batch_parser
 
     add_batch_parser(sub)
     return parser
