@@ -26,9 +26,11 @@ def launch(home: Path, platform: str | None) -> dict:
         env["QT_QPA_PLATFORM"] = platform
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from main import main; "
             "sys.exit(main(['--timing-json', '--quit-after-visible']))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                         check=True).stdout
-    return json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:  # e.g. the start-up check found no display: say why, not a traceback
+        sys.exit(f"the studio did not start (exit {done.returncode}): {done.stderr.strip()[-600:]}\n"
+                 "run it on a display (or Xvfb), or pass --platform offscreen")
+    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
 
 
 def main() -> int:
