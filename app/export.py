@@ -1,10 +1,13 @@
-"""Batch export: gallery images to several sizes and formats, cropped, fitted or smart-cropped.
+"""Batch export: gallery images to several sizes and formats, cropped, fitted or smart-cropped, or
+(tileable images) filled by repeating the tile.
 
 Every file keeps its Contract-2 metadata (the generation settings plus an `export` entry), is
 written atomically, and never silently replaces an existing file. Crop and fit are Pillow's
-ImageOps.fit / ImageOps.pad; only the smart crop (most detail) is ours.
+ImageOps.fit / ImageOps.pad; only the smart crop (most detail) is ours. The `tile` fit fills each
+size with copies of a tileable image (app/tiles.fill: no resize, so it stays crisp); images that are
+not tileable get `tile_fallback` instead. `single_tile` adds each tileable image's own pixels, unchanged.
 
-May import: Pillow, numpy (lazily), app.metadata; app.poster (QtGui) lazily, only for records that
+May import: Pillow, numpy (lazily), app.metadata, app.tiles; app.poster (QtGui) lazily, only for records that
 carry a poster; no QtWidgets, no torch.
 """
 
@@ -22,10 +25,12 @@ from typing import Any, Literal
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import metadata
+from . import metadata, tiles
 
-FitMode = Literal["crop", "fit", "smart"]
-FIT_MODES: tuple[str, ...] = ("crop", "fit", "smart")
+FitMode = Literal["crop", "fit", "smart", "tile"]
+RESIZE_MODES: tuple[str, ...] = ("crop", "fit", "smart")
+FIT_MODES: tuple[str, ...] = (*RESIZE_MODES, "tile")
+SINGLE_TILE_LABEL = "tile"
 FORMATS: dict[str, str] = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 FORMAT_ALIASES = {"jpg": "jpeg"}
 TEMPLATE_FIELDS = ("name", "w", "h", "seed", "id", "label", "date", "fmt")
@@ -75,21 +80,32 @@ class ExportOptions:
     template: str = DEFAULT_TEMPLATE
     overwrite: bool = False
     poster: bool = True  # draw a record's poster text (re-flowed to each size) into its exports
+    tile_fallback: FitMode = "crop"  # fit="tile": how images that are not tileable are made
+    single_tile: bool = False  # also write each tileable image's own tile, pixels unchanged
 
     @property
     def formats(self) -> tuple[str, ...]:
         """The requested formats, normalised ('jpg' -> 'jpeg'), each once."""
         return normalise_formats(self.fmt)
 
+    def fit_for(self, record: Any) -> str:
+        """The fit one record gets: `tile` only for tileable images, `tile_fallback` for the others."""
+        if self.fit != "tile":
+            return self.fit
+        return "tile" if tiles.tileable_of(getattr(record, "params", None)) != "off" else self.tile_fallback
+
     def validate(self) -> None:
         """Raise ExportError for any option the export cannot use."""
-        if not self.targets:
+        if not self.targets and not self.single_tile:
             raise ExportError("No export sizes chosen; add at least one size.")
         for target in self.targets:
             if target.width < 1 or target.height < 1:
                 raise ExportError(f"Export size {target.width}x{target.height} must be at least 1x1 px.")
         if self.fit not in FIT_MODES:
-            raise ExportError(f"Unknown fit mode {self.fit!r}; choose crop, fit or smart.")
+            raise ExportError(f"Unknown fit mode {self.fit!r}; choose crop, fit, smart or tile.")
+        if self.tile_fallback not in RESIZE_MODES:
+            raise ExportError(f"Unknown fit {self.tile_fallback!r} for images that are not tileable; "
+                              "choose crop, fit or smart.")
         if not 1 <= int(self.quality) <= 100:
             raise ExportError(f"Quality {self.quality} must be between 1 and 100.")
         normalise_formats(self.fmt)
@@ -120,6 +136,7 @@ class ExportItem:
     target: ExportTarget
     dest: Path
     fmt: str = "png"
+    single_tile: bool = False  # the image's own pixels, unchanged (target = the tile's size)
 
 
 @dataclass
@@ -127,9 +144,11 @@ class ExportReport:
     """What a run did: files written, items skipped or failed (with reasons), and whether cancelled."""
 
     written: list[Path] = field(default_factory=list)
+    written_items: list[ExportItem] = field(default_factory=list)  # the item of each written path
     skipped: list[tuple[ExportItem, str]] = field(default_factory=list)
     failed: list[tuple[ExportItem, str]] = field(default_factory=list)
     cancelled: bool = False
+    spans: list[Any] = field(default_factory=list)  # app.span_export.SpanResult, for a span export
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,12 +272,43 @@ def plan_export(records: Iterable[Any], options: ExportOptions) -> list[ExportIt
     taken: set[str] = set()
     items = []
     for record in records:
-        for target in options.targets:
+        singles = [(tile_target(record), True)] if options.single_tile and is_tileable(record) else []
+        for target, single in [(t, False) for t in options.targets] + singles:
             for fmt in options.formats:
                 stem = render_name(options.template, record, target, fmt)
                 dest = _free_path(out_dir, stem, FORMATS[fmt], taken, options.overwrite)
-                items.append(ExportItem(record=record, target=target, dest=dest, fmt=fmt))
+                items.append(ExportItem(record=record, target=target, dest=dest, fmt=fmt, single_tile=single))
     return items
+
+
+def is_tileable(record: Any) -> bool:
+    """Whether the record's image was made tileable (its settings say x, y or both)."""
+    return tiles.tileable_of(getattr(record, "params", None)) != "off"
+
+
+FIT_WORDS = {"crop": "center-cropped", "fit": "fitted with padding", "smart": "smart-cropped"}
+
+
+def tile_note(records: Iterable[Any], options: ExportOptions) -> str:
+    """What the tile options do to these records, for the plan text ('' when they do nothing)."""
+    records = list(records)
+    tileable = sum(is_tileable(r) for r in records)
+    notes = []
+    if options.fit == "tile" and tileable:
+        notes.append(f"{tileable} tileable image{'s are' if tileable != 1 else ' is'} filled by repeating "
+                     "the tile (no resize)")
+    if options.fit == "tile" and len(records) > tileable:
+        others = len(records) - tileable
+        notes.append(f"{others} image{'s are' if others != 1 else ' is'} not tileable and "
+                     f"{'are' if others != 1 else 'is'} {FIT_WORDS[options.tile_fallback]} instead")
+    if options.single_tile and tileable:
+        notes.append(f"the single tile of {tileable} image{'s' if tileable != 1 else ''} is written as it is")
+    return "; ".join(notes)
+
+
+def tile_target(record: Any) -> ExportTarget:
+    """The target of a record's single tile: its own size, labelled "tile"."""
+    return ExportTarget(int(record.width or 0), int(record.height or 0), SINGLE_TILE_LABEL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,10 +382,12 @@ def resize_to_target(
         return ImageOps.pad(image, size, resample, color=colour)
     if fit == "crop":
         return ImageOps.fit(image, size, resample)
+    if fit == "tile":
+        return tiles.fill(image, size)
     if fit == "smart":
         box = smart_crop_box(image, size)
     else:
-        raise ExportError(f"Unknown fit mode {fit!r}; choose crop, fit or smart.")
+        raise ExportError(f"Unknown fit mode {fit!r}; choose crop, fit, smart or tile.")
     return image.resize(size, resample, box=box, reducing_gap=3.0)
 
 
@@ -351,7 +403,7 @@ def _export_params(item: ExportItem, options: ExportOptions) -> dict:
         "height": item.target.height,
         "label": item.target.label,
         "dpi": item.target.dpi,
-        "fit": options.fit,
+        "fit": "single tile" if item.single_tile else options.fit_for(item.record),
         "format": item.fmt,
         "source_id": getattr(item.record, "id", None),
         "exported": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -359,7 +411,7 @@ def _export_params(item: ExportItem, options: ExportOptions) -> dict:
     return params
 
 
-def _load_source(record: Any) -> Image.Image:
+def load_source(record: Any) -> Image.Image:
     """The record's image, fully loaded; ExportError when missing or unreadable."""
     path = Path(record.path)
     if not path.is_file():
@@ -393,9 +445,14 @@ def _write(item: ExportItem, options: ExportOptions, source: Image.Image) -> Pat
     if not options.overwrite and dest.exists():  # appeared after planning: take the next free name
         stem = re.sub(r" \(\d+\)$", "", dest.stem)
         dest = _free_path(dest.parent, stem, dest.suffix, set(), overwrite=False)
-    image = resize_to_target(source, item.target, options.fit, options.pad_color)
     params = _export_params(item, options)
-    image = _with_poster(image, params, options)
+    if item.single_tile:  # the original pixels, unchanged: no resize and no poster text over the seams
+        image = source
+        params.pop("poster", None)
+        params["export"].update(width=source.width, height=source.height)
+    else:
+        image = resize_to_target(source, item.target, options.fit_for(item.record), options.pad_color)
+        image = _with_poster(image, params, options)
     if item.fmt == "jpeg" and image.mode != "RGB":
         image = image.convert("RGB")
     try:
@@ -431,7 +488,7 @@ def _with_poster(image: Image.Image, params: dict, options: ExportOptions) -> Im
 def export_one(item: ExportItem, options: ExportOptions) -> Path:
     """Write one planned file; returns the path written (a suffixed name if dest appeared meanwhile)."""
     ensure_out_dir(item.dest.parent)
-    return _write(item, options, _load_source(item.record))
+    return _write(item, options, load_source(item.record))
 
 
 def run_export(
@@ -461,9 +518,10 @@ def run_export(
             source_path = Path(item.record.path)
             if source_path != cached_path or cached_image is None:  # plans group items by record
                 cached_path, cached_image = None, None
-                cached_image, cached_path = _load_source(item.record), source_path
+                cached_image, cached_path = load_source(item.record), source_path
             written = _write(item, options, cached_image)
             report.written.append(written)
+            report.written_items.append(item)
         except ExportError as exc:
             bucket = report.skipped if not Path(item.record.path).is_file() else report.failed
             bucket.append((item, str(exc)))

@@ -4,7 +4,9 @@
 the commands for one (plain argument lists, tested for each desktop); `set_wallpaper` runs them and
 raises WallpaperError with a clear message when the desktop is unknown or a call fails. Windows
 goes through `SystemParametersInfoW` (ctypes), which `windows_call` describes and `set_wallpaper`
-makes. A tileable image is shown tiled where the desktop can (GNOME `picture-options`, KDE FillMode).
+makes. A tileable image is shown tiled where the desktop can (GNOME `picture-options`, KDE FillMode);
+a span picture (several screens) is stretched across all screens where the desktop can (GNOME
+`spanned`; SPANNING_DESKTOPS), and elsewhere shown like any picture.
 
 May import: the standard library only (subprocess, ctypes on Windows). Never torch, model/ or ui/.
 """
@@ -19,6 +21,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 DESKTOPS = ("gnome", "kde", "windows", "macos")
+DESKTOP_NAMES = {"gnome": "GNOME", "kde": "KDE Plasma", "windows": "Windows", "macos": "macOS"}
+SPANNING_DESKTOPS = ("gnome",)  # can stretch one picture across all screens
 SPI_SETDESKWALLPAPER = 0x0014
 SPIF_UPDATEINIFILE_SENDCHANGE = 0x01 | 0x02
 _GNOME_LIKE = ("gnome", "unity", "ubuntu", "budgie", "cinnamon", "pantheon", "pop")
@@ -61,14 +65,15 @@ def json_string(text: str) -> str:
 
 
 def wallpaper_commands(desktop: str, path: Path | str, tiled: bool = False,
-                       which: Callable[[str], str | None] = shutil.which) -> list[list[str]]:
+                       which: Callable[[str], str | None] = shutil.which,
+                       spanned: bool = False) -> list[list[str]]:
     """The commands that set `path` as the wallpaper on `desktop` (not Windows: see windows_call)."""
     path = Path(path).resolve()
     if desktop == "gnome":
         uri = path.as_uri()
         base = ["gsettings", "set", "org.gnome.desktop.background"]
-        return [base + ["picture-uri", uri], base + ["picture-uri-dark", uri],
-                base + ["picture-options", "wallpaper" if tiled else "zoom"]]
+        option = "spanned" if spanned else "wallpaper" if tiled else "zoom"
+        return [base + ["picture-uri", uri], base + ["picture-uri-dark", uri], base + ["picture-options", option]]
     if desktop == "kde":
         if which("plasma-apply-wallpaperimage") and not tiled:
             return [["plasma-apply-wallpaperimage", str(path)]]
@@ -104,8 +109,10 @@ def _set_windows(path: Path) -> None:
 
 def set_wallpaper(path: Path | str, desktop: str | None = None, tiled: bool = False,
                   run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                  which: Callable[[str], str | None] = shutil.which) -> str:
-    """Set `path` as the wallpaper; the desktop's name on success, WallpaperError with the reason otherwise."""
+                  which: Callable[[str], str | None] = shutil.which, spanned: bool = False) -> str:
+    """Set `path` as the wallpaper; the desktop's name on success, WallpaperError with the reason otherwise.
+
+    `spanned`: the picture covers all screens (stretched across them where SPANNING_DESKTOPS can)."""
     path = Path(path)
     if not path.is_file():
         raise WallpaperError(f"{path} is not a file: export the image first")
@@ -115,7 +122,7 @@ def set_wallpaper(path: Path | str, desktop: str | None = None, tiled: bool = Fa
     if desktop == "windows":
         _set_windows(path)
         return desktop
-    for command in wallpaper_commands(desktop, path, tiled, which):
+    for command in wallpaper_commands(desktop, path, tiled, which, spanned):
         try:
             done = run(command, capture_output=True, text=True, timeout=20)
         except FileNotFoundError as error:

@@ -1,6 +1,11 @@
 """Batch export dialog: several sizes and formats at once, crop/fit/smart, progress, cancel, summary.
 
-May import: PySide6, ui.tasks, app.export, app.paths, app.sizes; never torch or model/.
+Tileable images can fill each size by repeating the tile (and export the single tile as it is);
+"Span across my screens" (ui/span_box.py) writes one file per screen; after an export with one
+file per image (or a span) "Set as wallpaper" (ui/wallpaper_button.py) is offered.
+
+May import: PySide6, ui.tasks, ui.span_box, ui.wallpaper_button, app.export, app.span_export,
+app.export_wallpaper, app.screens, app.paths, app.sizes; never torch or model/.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -41,16 +46,24 @@ from app.export import (
     ExportOptions,
     ExportReport,
     ExportTarget,
+    is_tileable,
     normalise_formats,
     plan_export,
     render_name,
     run_export,
+    tile_note,
 )
+from app.export_wallpaper import pick_wallpaper
 from app.refine_export import describe_upscales, refine_jobs
+from app.screens import Screen, read_screens
 from app.sizes import groups
+from app.span_export import plan_span, run_span, span_target
+from ui.span_box import SpanBox
 from ui.tasks import Task, TaskContext, run_task
+from ui.wallpaper_button import WallpaperButton
 
 FIT_CHOICES = (("crop", "Center crop"), ("fit", "Fit with padding"), ("smart", "Smart crop (keeps detail)"))
+TILE_CHOICE = ("tile", "Fill by repeating the tile (no resize, stays crisp)")
 FORMAT_LABELS = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
 CUSTOM_GROUP = "Custom"
 PLAN_DEBOUNCE_MS = 150
@@ -67,7 +80,8 @@ class ExportDialog(QDialog):
     finished_export = Signal(object)  # ExportReport
     refine_requested = Signal(list)  # [(JobRequest, SizePlan)]: "refine to each size", for the job queue
 
-    def __init__(self, records: list[Any], settings: Any = None, parent: QWidget | None = None) -> None:
+    def __init__(self, records: list[Any], settings: Any = None, parent: QWidget | None = None,
+                 screens: list[Screen] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Export {_plural(len(records), 'image')}")
         self.records = list(records)
@@ -161,6 +175,7 @@ class ExportDialog(QDialog):
         form.addRow("Method", self.refine_box)
         form.addRow("", self.upscale_label)
         form.addRow("Fit", fit_row)
+        self._build_tile_rows(form)
         form.addRow("Formats", format_row)
         form.addRow("Quality", quality_row)
         form.addRow("Folder", folder_row)
@@ -175,6 +190,8 @@ class ExportDialog(QDialog):
         self.result_label = QLabel(self)
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.wallpaper = WallpaperButton(self)
+        self.span_box = SpanBox(read_screens(QGuiApplication.instance()) if screens is None else screens, self)
         self.export_button = QPushButton("Export", self)
         self.export_button.setDefault(True)
         self.cancel_button = QPushButton("Close", self)
@@ -186,11 +203,13 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(sizes_box, 1)
         layout.addLayout(form)
+        layout.addWidget(self.span_box)
         layout.addWidget(self.plan_label)
         layout.addWidget(self.progress)
         layout.addWidget(self.result_label)
+        layout.addWidget(self.wallpaper)
         layout.addLayout(buttons)
-        self.resize(620, 720)
+        self.resize(640, 820)
 
         self._plan_timer = QTimer(self)
         self._plan_timer.setSingleShot(True)
@@ -204,6 +223,9 @@ class ExportDialog(QDialog):
         self.out_dir.textChanged.connect(self._options_changed)
         self.template.textChanged.connect(self._options_changed)
         self.refine_box.toggled.connect(self._options_changed)
+        self.tile_fallback.currentIndexChanged.connect(self._options_changed)
+        self.single_tile_box.toggled.connect(self._options_changed)
+        self.span_box.changed.connect(self._options_changed)
         self.add_custom_button.clicked.connect(
             lambda: self.add_custom_size(self.custom_w.value(), self.custom_h.value())
         )
@@ -213,6 +235,22 @@ class ExportDialog(QDialog):
         self.cancel_button.clicked.connect(self._cancel_clicked)
         self.update_plan()
         self.sizes.setCurrentItem(None)  # no focus frame on the first group before the user picks anything
+
+    def _build_tile_rows(self, form: QFormLayout) -> None:
+        """The tile choices, offered only when a selected image is tileable."""
+        self._tileable = sum(is_tileable(record) for record in self.records)
+        if self._tileable:
+            self.fit_combo.addItem(TILE_CHOICE[1], TILE_CHOICE[0])
+            self.fit_combo.setCurrentIndex(self.fit_combo.count() - 1)
+        self.tile_fallback = QComboBox(self)
+        self.tile_fallback.setObjectName("tileFallback")
+        for mode, label in FIT_CHOICES:
+            self.tile_fallback.addItem(label, mode)
+        self.single_tile_box = QCheckBox("Also export the single tile (the original pixels, unchanged)", self)
+        self.single_tile_box.setObjectName("singleTile")
+        form.addRow("Not tileable", self.tile_fallback)
+        form.addRow("Tile", self.single_tile_box)
+        self._form = form
 
     # -- size list ----------------------------------------------------------------------------
 
@@ -275,7 +313,9 @@ class ExportDialog(QDialog):
         """Choose crop, fit (with an optional padding colour) or smart."""
         index = self.fit_combo.findData(mode)
         if index < 0:
-            raise ValueError(f"Unknown fit mode {mode!r}; choose crop, fit or smart")
+            offered = ", ".join(str(self.fit_combo.itemData(i)) for i in range(self.fit_combo.count()))
+            raise ValueError(f"Fit mode {mode!r} is not offered here; choose {offered}"
+                             + ("" if self._tileable else " (tile needs a tileable image)"))
         self.fit_combo.setCurrentIndex(index)
         if pad_color is not None:
             self.pad_color = tuple(int(c) for c in pad_color)[:3]  # type: ignore[assignment]
@@ -326,7 +366,13 @@ class ExportDialog(QDialog):
             quality=self.quality.value(),
             template=self.template.text(),
             overwrite=False,
+            tile_fallback=self.tile_fallback.currentData(),
+            single_tile=bool(self._tileable) and self.single_tile_box.isChecked() and not self.spanning(),
         )
+
+    def spanning(self) -> bool:
+        """True when "Span across my screens" is chosen (and not "Refine to each size")."""
+        return self.span_box.isChecked() and not self.refine_box.isChecked()
 
     # -- plan ---------------------------------------------------------------------------------
 
@@ -339,6 +385,13 @@ class ExportDialog(QDialog):
         self.quality.setEnabled(lossy)
         self.quality_label.setText(f"{self.quality.value()}" if lossy else "(PNG is lossless)")
         self.pad_button.setEnabled(self.fit_combo.currentData() == "fit")
+        tiling = self.fit_combo.currentData() == "tile"
+        self._form.setRowVisible(self.tile_fallback, tiling and self._tileable < len(self.records))
+        self._form.setRowVisible(self.single_tile_box, bool(self._tileable) and not self.spanning())
+        self.sizes.setEnabled(not self.spanning() and not self.is_running())
+        for fmt, box in self.format_boxes.items():
+            box.setEnabled(fmt == "png" or not self.spanning())
+        self.span_box.setEnabled(not self.refine_box.isChecked() and not self.is_running())
         r, g, b = self.pad_color
         self.pad_button.setStyleSheet(f"QPushButton {{ border-left: 14px solid rgb({r},{g},{b}); }}")
 
@@ -346,6 +399,12 @@ class ExportDialog(QDialog):
         """The files the export would write now (ExportError when the options are unusable)."""
         if not self.out_dir.text().strip():
             raise ExportError("Choose a folder to export to.")
+        if self.spanning():
+            try:
+                layout = self.span_box.canvas_layout()
+            except ValueError as exc:
+                raise ExportError(f"Cannot span across the screens: {exc}") from exc
+            return plan_span(self.records, layout, self.options())
         return plan_export(self.records, self.options())
 
     def update_plan(self) -> int:
@@ -354,36 +413,47 @@ class ExportDialog(QDialog):
         self._update_controls()
         options = self.options()
         try:
-            if self.records and options.targets and options.formats:
-                first = options.targets[0]
-                fmt = options.formats[0]
-                name = render_name(options.template, self.records[0], first, fmt) + FORMATS[fmt]
-                self.example.setText(f"Example: {name}")
-            else:
-                self.example.setText("")
             items = self.plan()
+            self.example.setText(self._example(items, options))
         except ExportError as exc:
             self.example.setText("")
             self._show_plan(str(exc), error=True)
             self.export_button.setEnabled(False)
             return 0
-        renamed = self._renamed(items, options)
         self.upscale_label.setText(describe_upscales(self.records, options.targets))
         if self.refine_box.isChecked():
             count = len(self.records) * len(options.targets)
             self._show_plan(f"{_plural(count, 'refine job')} will be queued; the images go to the gallery", False)
             self.export_button.setEnabled(count > 0 and not self.is_running())
             return count
-        text = f"{_plural(len(items), 'file')} will be written to {options.out_dir}"
+        count = sum(len(item.file_names()) for item in items) if self.spanning() else len(items)
+        text = f"{_plural(count, 'file')} will be written to {options.out_dir}"
+        if self.spanning() and items:
+            screens = len(items[0].layout.crops)
+            text += f" (per image: one PNG for each of the {screens} screens, and the span picture)"
+        renamed = self._renamed(items, options)
         if renamed:
             text += f"; {_plural(renamed, 'file')} get a number added so existing files are not overwritten"
-        self._show_plan(text, error=False)
+        note = tile_note(self.records, options)
+        self._show_plan(text + (f"; {note}" if note else ""), error=False)
         self.export_button.setEnabled(bool(items) and not self.is_running())
-        return len(items)
+        return count
+
+    def _example(self, items: list[Any], options: ExportOptions) -> str:
+        if not items:
+            return ""
+        item = items[0]
+        if self.spanning():
+            return f"Example: {item.file_names()[0]}"
+        return f"Example: {render_name(options.template, item.record, item.target, item.fmt)}{FORMATS[item.fmt]}"
 
     def _renamed(self, items: list[Any], options: ExportOptions) -> int:
         count = 0
         for item in items:
+            if self.spanning():  # every file of the image's span gets the number
+                wanted = render_name(options.template, item.record, span_target(item.layout), "png")
+                count += len(item.file_names()) * (item.stem != wanted)
+                continue
             wanted = render_name(options.template, item.record, item.target, item.fmt) + FORMATS[item.fmt]
             count += item.dest.name != wanted
         return count
@@ -415,13 +485,18 @@ class ExportDialog(QDialog):
             return False
         renamed = self._renamed(items, options)
         self.report = None
+        self.wallpaper.offer(None)
         self.progress.setRange(0, len(items))
         self.progress.setValue(0)
         self.progress.show()
-        self._show_result(f"Exporting {_plural(len(items), 'file')}…", error=False)
+        spanning, bezel = self.spanning(), self.span_box.bezel_mm()
+        what = _plural(len(items), "image") + " across the screens" if spanning else _plural(len(items), "file")
+        self._show_result(f"Exporting {what}…", error=False)
         self._set_running(True)
 
         def work(ctx: TaskContext) -> ExportReport:
+            if spanning:
+                return run_span(items, options, bezel, on_progress=ctx.progress, should_cancel=ctx.should_cancel)
             return run_export(items, options, on_progress=ctx.progress, should_cancel=ctx.should_cancel)
 
         self._task = run_task(
@@ -461,8 +536,9 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(not running)
         self.cancel_button.setText("Cancel" if running else "Close")
         self.cancel_button.setEnabled(True)
-        for widget in (self.sizes, self.fit_combo, self.pad_button, self.quality, self.out_dir,
-                       self.browse_button, self.template, self.add_custom_button, *self.format_boxes.values()):
+        for widget in (self.sizes, self.fit_combo, self.pad_button, self.quality, self.out_dir, self.browse_button,
+                       self.template, self.add_custom_button, self.tile_fallback, self.single_tile_box,
+                       self.span_box, self.refine_box, *self.format_boxes.values()):
             widget.setEnabled(not running)
         if not running:
             self._update_controls()
@@ -489,6 +565,7 @@ class ExportDialog(QDialog):
             if len(problems) > 5:
                 text += f"\n…and {len(problems) - 5} more"
         self._show_result(text, error=bool(problems))
+        self.wallpaper.offer(pick_wallpaper(report))
         self._finish()
         self.finished_export.emit(report)
 

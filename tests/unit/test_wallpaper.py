@@ -48,6 +48,7 @@ def test_gnome_sets_light_and_dark_keys_and_tiles_tileable_images(image):
         ["gsettings", "set", "org.gnome.desktop.background", "picture-options", "zoom"],
     ]
     assert wallpaper_commands("gnome", image, tiled=True)[-1][-1] == "wallpaper"
+    assert wallpaper_commands("gnome", image, spanned=True)[-1][-1] == "spanned"  # a span across all screens
 
 
 def test_kde_uses_plasma_apply_wallpaperimage_else_the_dbus_script(image):
