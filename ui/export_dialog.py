@@ -57,7 +57,7 @@ from app.export_wallpaper import pick_wallpaper
 from app.refine_export import describe_upscales, refine_jobs
 from app.screens import Screen, read_screens
 from app.sizes import groups
-from app.span_export import plan_span, run_span, span_target
+from app.span_export import plan_span, run_span, span_file_names, span_target
 from ui.span_box import SpanBox
 from ui.tasks import Task, TaskContext, run_task
 from ui.wallpaper_button import WallpaperButton
@@ -388,7 +388,8 @@ class ExportDialog(QDialog):
         tiling = self.fit_combo.currentData() == "tile"
         self._form.setRowVisible(self.tile_fallback, tiling and self._tileable < len(self.records))
         self._form.setRowVisible(self.single_tile_box, bool(self._tileable) and not self.spanning())
-        self.sizes.setEnabled(not self.spanning() and not self.is_running())
+        for widget in (self.sizes, self.custom_w, self.custom_h, self.add_custom_button):
+            widget.setEnabled(not self.spanning() and not self.is_running())
         for fmt, box in self.format_boxes.items():
             box.setEnabled(fmt == "png" or not self.spanning())
         self.span_box.setEnabled(not self.refine_box.isChecked() and not self.is_running())
@@ -420,7 +421,9 @@ class ExportDialog(QDialog):
             self._show_plan(str(exc), error=True)
             self.export_button.setEnabled(False)
             return 0
-        self.upscale_label.setText(describe_upscales(self.records, options.targets))
+        resized = [record for record in self.records if options.fit_for(record) != "tile"]  # tiles: no resize
+        targets = [span_target(items[0].layout)] if self.spanning() and items else options.targets
+        self.upscale_label.setText(describe_upscales(resized, targets))
         if self.refine_box.isChecked():
             count = len(self.records) * len(options.targets)
             self._show_plan(f"{_plural(count, 'refine job')} will be queued; the images go to the gallery", False)
@@ -440,23 +443,19 @@ class ExportDialog(QDialog):
         return count
 
     def _example(self, items: list[Any], options: ExportOptions) -> str:
-        if not items:
-            return ""
-        item = items[0]
+        return f"Example: {self._names(items[0], options)[0]}" if items else ""
+
+    def _names(self, item: Any, options: ExportOptions) -> tuple[str, str]:
+        """(the name of the item's first file without a number added, the name it gets)."""
         if self.spanning():
-            return f"Example: {item.file_names()[0]}"
-        return f"Example: {render_name(options.template, item.record, item.target, item.fmt)}{FORMATS[item.fmt]}"
+            stem = render_name(options.template, item.record, span_target(item.layout), "png")
+            return span_file_names(stem, item.layout)[0], item.file_names()[0]
+        return render_name(options.template, item.record, item.target, item.fmt) + FORMATS[item.fmt], item.dest.name
 
     def _renamed(self, items: list[Any], options: ExportOptions) -> int:
-        count = 0
-        for item in items:
-            if self.spanning():  # every file of the image's span gets the number
-                wanted = render_name(options.template, item.record, span_target(item.layout), "png")
-                count += len(item.file_names()) * (item.stem != wanted)
-                continue
-            wanted = render_name(options.template, item.record, item.target, item.fmt) + FORMATS[item.fmt]
-            count += item.dest.name != wanted
-        return count
+        """How many planned files get a number added (all of an image's span files at once)."""
+        per_item = (lambda item: len(item.file_names())) if self.spanning() else (lambda _item: 1)
+        return sum(per_item(item) for item in items if len(set(self._names(item, options))) == 2)
 
     def _show_plan(self, text: str, error: bool) -> None:
         self.plan_label.setText(text)
