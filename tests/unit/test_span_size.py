@@ -56,7 +56,7 @@ def test_the_bezel_gap_widens_a_row_and_heightens_a_column(qtbot, picker):
     with qtbot.waitSignal(picker.size_changed) as signal:
         picker.bezel.setValue(10)
     assert picker.size() == (round(5760 + 2 * gap), 1080) == tuple(signal.args)
-    assert span_text(picker) == "Span all screens — {}×1080".format(round(5760 + 2 * gap))
+    assert span_text(picker) == f"Span all screens — {round(5760 + 2 * gap)}×1080"
     picker.set_screens([fhd("top", 0, 0), fhd("bottom", 0, 1080)])
     assert picker.is_span() and picker.size() == (1920, round(2160 + gap))
     picker.bezel.setValue(0)
