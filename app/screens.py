@@ -6,9 +6,11 @@ one canvas at the largest device pixel ratio (so no screen gets fewer pixels tha
 an optional bezel gap in mm between neighbouring screens (the picture hidden behind the frames),
 and `crop_screens` cuts the canvas into one image per screen at its native resolution (an exact
 crop where the screen has the canvas's pixel ratio, a Lanczos downscale of its crop otherwise).
-`read_screens` reads the screens of a running QGuiApplication (QtGui only, imported there).
+`span_target` is the size to make for a span within the app's size limits (app.sizes: a longer side
+is scaled down, ratio kept, and says so). `read_screens` reads the screens of a running QGuiApplication (QtGui only, imported there).
 
-May import: Pillow, app.metadata (export_span); QtGui inside read_screens. Never torch, model/ or ui/.
+May import: Pillow, app.sizes (limits), app.metadata (export_span); QtGui inside read_screens. Never
+torch, model/ or ui/.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from statistics import median
 
 from PIL import Image
+
+from .sizes import MAX_TARGET_SIDE
 
 DEFAULT_PX_PER_MM = 96 / 25.4  # logical pixels per mm when a screen does not report its size
 
@@ -86,6 +90,32 @@ def span_layout(screens: list[Screen], bezel_mm: float = 0.0) -> SpanLayout:
         crops.append(ScreenCrop(s, box, s.native))
     size = (max(c.box[2] for c in crops), max(c.box[3] for c in crops))
     return SpanLayout(size, scale, crops)
+
+
+@dataclass(frozen=True)
+class SpanTarget:
+    """The size to make for a span (`size`), and the span canvas it stands for (`full`)."""
+
+    size: tuple[int, int]
+    full: tuple[int, int]
+
+    @property
+    def scaled(self) -> bool:
+        """True when the canvas was larger than the app makes and `size` is it scaled down."""
+        return self.size != self.full
+
+
+def span_target(screens: list[Screen], bezel_mm: float = 0.0, max_side: int = MAX_TARGET_SIDE,
+                min_side: int = 1) -> SpanTarget:
+    """The span's canvas size, scaled down (ratio kept) so no side is over `max_side`; ValueError
+    (as span_layout, or when the short side would fall below `min_side`) when there is none to make."""
+    full = span_layout(screens, bezel_mm).size
+    factor = min(1.0, max_side / max(full))
+    size = (max(1, min(max_side, round(full[0] * factor))), max(1, min(max_side, round(full[1] * factor))))
+    if min(size) < min_side:
+        raise ValueError(f"the span {full[0]}x{full[1]} is too narrow to make: scaled to {max_side} px on its "
+                         f"long side, its short side would be {min(size)} px (at least {min_side})")
+    return SpanTarget(size, full)
 
 
 def crop_screens(image: Image.Image, layout: SpanLayout) -> list[tuple[Screen, Image.Image]]:

@@ -1,15 +1,21 @@
-"""Target size: grouped presets with their W×H, or a custom size with ratio lock, plus what the model makes.
+"""Target size: grouped presets with their W×H, "Span all screens" (the desktop's screens as one
+picture, with a bezel gap in mm), or a custom size with ratio lock, plus what the model makes.
 
-May import: PySide6, app.sizes.
+With one screen the span entry is "This screen — W×H" (its native pixels) and has no bezel field;
+with none (no QGuiApplication) it is left out. `set_screens` replaces the screens (tests, screens
+plugged in or out).
+
+May import: PySide6, app.sizes, app.screens.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtGui import QGuiApplication, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QGridLayout,
     QLabel,
     QSpinBox,
@@ -18,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.screens import Screen, SpanTarget, read_screens, span_target
 from app.sizes import (
     MAX_TARGET_SIDE,
     SIZE_PRESETS,
@@ -30,6 +37,9 @@ from app.sizes import (
 )
 
 CUSTOM = "custom"
+SPAN = "span"  # the "Span all screens" entry's data
+SPAN_GROUP = "Desktop wallpaper"  # the group the span entry closes
+MAX_BEZEL_MM = 50.0
 DEFAULT_PRESET = "4k-uhd"
 MIN_CUSTOM_SIDE = 256
 
@@ -39,7 +49,7 @@ class _IndentedDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
         super().initStyleOption(option, index)
-        if index.data(Qt.ItemDataRole.UserRole) not in (None, CUSTOM):
+        if index.data(Qt.ItemDataRole.UserRole) not in (None, CUSTOM):  # sizes and the span entry
             option.text = "    " + option.text
 
 
@@ -52,6 +62,9 @@ class SizePicker(QWidget):
         super().__init__(parent)
         self._updating = False
         self._ratio = 16 / 9
+        self._screens: list[Screen] = []
+        self._span: SpanTarget | None = None  # None: no screens, or none that can be made
+        self._span_error = ""
 
         self.combo = QComboBox()
         self.combo.setObjectName("sizePreset")
@@ -71,6 +84,8 @@ class SizePicker(QWidget):
                 item.setData(preset.key, Qt.ItemDataRole.UserRole)
                 item.setToolTip(preset.note)
                 model.appendRow(item)
+            if group == SPAN_GROUP:
+                self._span_anchor = model.rowCount()  # where the span entry goes while there are screens
         custom = QStandardItem("Custom size…")
         custom.setData(CUSTOM, Qt.ItemDataRole.UserRole)
         model.appendRow(custom)
@@ -82,6 +97,17 @@ class SizePicker(QWidget):
         self.lock = QCheckBox("Keep ratio")
         self.lock.setObjectName("ratioLock")
         self.lock.setToolTip("Keep the aspect ratio when changing width or height")
+        self.bezel_label = QLabel("Bezel gap")
+        self.bezel = QDoubleSpinBox()
+        self.bezel.setObjectName("spanBezel")
+        self.bezel.setRange(0.0, MAX_BEZEL_MM)
+        self.bezel.setDecimals(1)
+        self.bezel.setSingleStep(0.5)
+        self.bezel.setSuffix(" mm")
+        self.bezel.setKeyboardTracking(False)
+        self.bezel.setAccessibleName("Bezel gap between screens")
+        self.bezel.setToolTip("The frames between neighbouring screens: this much of the picture is left out "
+                              "behind them, so lines run straight from one screen to the next")
         self.plan_label = QLabel()
         self.plan_label.setObjectName("sizePlan")
         self.plan_label.setWordWrap(True)
@@ -94,7 +120,11 @@ class SizePicker(QWidget):
         layout.addWidget(QLabel("×"), 1, 2, alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.height_spin, 1, 3)
         layout.addWidget(self.lock, 1, 4)
-        layout.addWidget(self.plan_label, 2, 0, 1, 5)
+        layout.addWidget(self.bezel_label, 2, 0, 1, 1)
+        layout.addWidget(self.bezel, 2, 1)
+        layout.addWidget(self.plan_label, 3, 0, 1, 5)
+        self.bezel_label.hide()
+        self.bezel.hide()
         layout.setColumnStretch(1, 1)
         layout.setColumnStretch(3, 1)
 
@@ -102,7 +132,13 @@ class SizePicker(QWidget):
         self.width_spin.valueChanged.connect(lambda _v: self._side_edited(self.width_spin))
         self.height_spin.valueChanged.connect(lambda _v: self._side_edited(self.height_spin))
         self.lock.toggled.connect(self._lock_toggled)
+        self.bezel.valueChanged.connect(lambda _v: self._update_span())
         self.select_preset(DEFAULT_PRESET)
+        app = QGuiApplication.instance()
+        if app is not None:
+            self.set_screens(read_screens(app))
+            app.screenAdded.connect(self._screens_changed)
+            app.screenRemoved.connect(self._screens_changed)
 
     def _side_spin(self, name: str) -> QSpinBox:
         spin = QSpinBox()
@@ -159,6 +195,8 @@ class SizePicker(QWidget):
         """Combo row of the preset of exactly this size (no print DPI), else of 'Custom size…'."""
         same = next((p for p in SIZE_PRESETS if (p.width, p.height) == (width, height) and not p.dpi), None)
         index = self.combo.findData(same.key, Qt.ItemDataRole.UserRole) if same is not None else -1
+        if index < 0 and self._span is not None and self._span.size == (width, height):
+            index = self.combo.findData(SPAN, Qt.ItemDataRole.UserRole)
         return index if index >= 0 else self.combo.findData(CUSTOM, Qt.ItemDataRole.UserRole)
 
     def set_size(self, width: int, height: int) -> None:
@@ -196,16 +234,22 @@ class SizePicker(QWidget):
         if self._updating:
             return
         key = self.combo.itemData(index, Qt.ItemDataRole.UserRole)
-        preset = find_preset(key) if key and key != CUSTOM else None
+        preset = find_preset(key) if key and key not in (CUSTOM, SPAN) else None
         if preset is not None:
-            self._updating = True
-            try:
-                self.width_spin.setValue(preset.width)
-                self.height_spin.setValue(preset.height)
-            finally:
-                self._updating = False
-            self._ratio = preset.width / preset.height
+            self._set_spins(preset.width, preset.height)
+        elif key == SPAN and self._span is not None:
+            self._set_spins(*self._span.size)
+        self._show_bezel()
         self._changed()
+
+    def _set_spins(self, width: int, height: int) -> None:
+        self._updating = True
+        try:
+            self.width_spin.setValue(width)
+            self.height_spin.setValue(height)
+        finally:
+            self._updating = False
+        self._ratio = width / height
 
     def _side_edited(self, spin: QSpinBox) -> None:
         if self._updating:
@@ -225,6 +269,97 @@ class SizePicker(QWidget):
             self._updating = False
         self._changed()
 
+    # ------------------------------------------------------------ screens (issue 14)
+
+    def set_screens(self, screens: list[Screen]) -> None:
+        """Use these screens for the span entry (by default the running app's, re-read when one is
+        plugged in or out); an empty list leaves the entry out."""
+        self._screens = list(screens)
+        self._update_span()
+
+    def screens(self) -> list[Screen]:
+        """The screens the span entry is computed from."""
+        return list(self._screens)
+
+    def span(self) -> SpanTarget | None:
+        """The span's size to make and its full canvas, or None (no screens, or none that can be made)."""
+        return self._span
+
+    def is_span(self) -> bool:
+        """True while the span entry is chosen."""
+        return self.combo.currentData() == SPAN
+
+    def select_span(self) -> bool:
+        """Choose the span entry; False when there is none to choose."""
+        index = self.combo.findData(SPAN, Qt.ItemDataRole.UserRole)
+        if index < 0 or self._span is None:
+            return False
+        self.combo.setCurrentIndex(index)
+        self._preset_chosen(index)
+        return True
+
+    def _screens_changed(self, *_args: object) -> None:
+        self.set_screens(read_screens(QGuiApplication.instance()))
+
+    def _update_span(self) -> None:
+        """Recompute the span for the screens and bezel gap; its entry, and the size while it is chosen."""
+        self._span, self._span_error = None, ""
+        if self._screens:
+            try:
+                self._span = span_target(self._screens, self.bezel.value(), MAX_TARGET_SIDE, MIN_CUSTOM_SIDE)
+            except ValueError as exc:
+                self._span_error = str(exc)
+        was_span = self.is_span()
+        self._updating = True  # inserting or removing the entry moves the current row: not a choice
+        try:
+            self._update_span_item()
+        finally:
+            self._updating = False
+        if was_span:
+            self._preset_chosen(self.combo.currentIndex())
+
+    def _update_span_item(self) -> None:
+        model = self.combo.model()
+        index = self.combo.findData(SPAN, Qt.ItemDataRole.UserRole)
+        if self._span is None and self.is_span():  # nothing left to span: keep the size as a custom one
+            self.combo.setCurrentIndex(self.combo.findData(CUSTOM, Qt.ItemDataRole.UserRole))
+        if not self._screens:
+            if index >= 0:
+                model.removeRow(index)
+            return
+        if index < 0:
+            index = self._span_anchor
+            item = QStandardItem()
+            item.setData(SPAN, Qt.ItemDataRole.UserRole)
+            model.insertRow(index, item)
+        item = model.item(index)
+        item.setText(self._span_text())
+        item.setToolTip(self._span_tooltip())
+        item.setEnabled(self._span is not None)
+
+    def _span_text(self) -> str:
+        name = "Span all screens" if len(self._screens) > 1 else "This screen"
+        if self._span is None:
+            return f"{name} — too narrow to make"
+        text = "{} — {}×{}".format(name, *self._span.size)
+        if self._span.scaled:
+            text += " (scaled down from {}×{})".format(*self._span.full)
+        return text
+
+    def _span_tooltip(self) -> str:
+        lines = ["{}: {}×{} at {}, {} ({:g}×)".format(s.name or "screen", *s.native, s.x, s.y, s.dpr)
+                 for s in self._screens]
+        if self._span_error:
+            lines.append(self._span_error)
+        elif self._span is not None and self._span.scaled:
+            lines.append(f"Scaled down with the same shape: the app makes at most {MAX_TARGET_SIDE} px a side")
+        return "\n".join(lines)
+
+    def _show_bezel(self) -> None:
+        shown = self.is_span() and len(self._screens) > 1
+        self.bezel_label.setVisible(shown)
+        self.bezel.setVisible(shown)
+
     def _lock_toggled(self, _on: bool) -> None:
         self._ratio = self.width_spin.value() / self.height_spin.value()
 
@@ -235,7 +370,11 @@ class SizePicker(QWidget):
             self.plan_label.setText(str(exc))
             return
         icon = "✓" if plan.action == "exact" else "↔"
-        self.plan_label.setText(f"{icon} {plan.message}")
+        text = f"{icon} {plan.message}"
+        if self.is_span() and self._span is not None and self._span.scaled:
+            text += ("\nThe span is {}×{}: scaled down to {} px on its longest side (the most the app "
+                     "makes), same shape").format(*self._span.full, MAX_TARGET_SIDE)
+        self.plan_label.setText(text)
         self.plan_label.setToolTip(
             "The model makes sides of 256–4096 px in steps of 16; other sizes are resized or cropped on save."
         )

@@ -1,12 +1,13 @@
 """Jobs files for `batch`: read JSONL, CSV or a folder of presets, check every line, one job per image.
 
 A line holds: prompt (required), negative, size (WxH or a size-preset name) or preset (a size-preset
-name, as `generate --preset`), seed, count, steps, guidance, model. `count` N makes N images with
+name, as `generate --preset`), seed, count, steps, guidance, model, tileable (off|x|y|both, as
+`generate --tileable`, checked by the same app.model_service.check_tileable). `count` N makes N images with
 seeds S, S+1, …; without a seed the seed is derived from the line's settings, so a re-run makes the
 same images. Each image is a BatchJob whose `key` is a hash of everything that decides its pixels;
 its file name comes from that key (resume and exactly-once rest on it).
 
-May import: app.sizes, app.settings, app.presets (all torch-free); no Qt, no torch.
+May import: app.sizes, app.settings, app.presets, app.model_service (all torch-free); no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..model_service import TILEABLE_CHOICES, BadRequest, check_tileable
 from ..presets import PRESET_SUFFIX, PresetError, apply_style, load_presets
 from ..settings import DEFAULT_STEPS, GUIDANCE_RANGE, STEPS_RANGE
 from ..sizes import SizeError, resolve_size
 
-FIELDS = ("prompt", "negative", "size", "preset", "seed", "count", "steps", "guidance", "model")
+FIELDS = ("prompt", "negative", "size", "preset", "seed", "count", "steps", "guidance", "model", "tileable")
 DEFAULT_SIZE = "1024x1024"  # as `generate` without --size
 MAX_COUNT = 10_000
 MAX_SEED = 2**32 - 1  # the engine's seed range
@@ -50,11 +52,14 @@ class BatchJob:
     guidance: float | None  # None: the model's own default, else 4.5
     model: str | None  # None: the configured model, else the demo model
     kv_compress: str = "auto"
+    tileable: str = "off"  # seamless axes (issue 14): off | x | y | both
 
     @property
     def key(self) -> str:
-        """Hash of everything that decides the image (not where the job came from)."""
-        settings = {k: v for k, v in asdict(self).items() if k != "line"}
+        """Hash of everything that decides the image (not where the job came from); `tileable` only
+        when on, so the images of batches made before it existed keep their names (a re-run skips them)."""
+        settings = {k: v for k, v in asdict(self).items()
+                    if k != "line" and not (k == "tileable" and v == "off")}
         text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_CHARS]
 
@@ -109,6 +114,16 @@ def _text(data: dict[str, Any], name: str) -> str:
     return value
 
 
+def _tileable(value: Any) -> str:
+    """The line's tileable axes, checked as `generate --tileable` is (app.model_service.check_tileable)."""
+    if not isinstance(value, str):  # JSON true/1 would be a guess at the axes
+        raise JobsError(f'"tileable" must be one of {", ".join(TILEABLE_CHOICES)}, not {value!r}')
+    try:
+        return check_tileable(value)
+    except BadRequest as error:
+        raise JobsError(str(error)) from None
+
+
 def _present(data: dict[str, Any], name: str) -> bool:
     """Whether a field has a value (CSV leaves empty cells for fields a line does not set)."""
     value = data.get(name)
@@ -138,11 +153,12 @@ def jobs_from_fields(data: Any, line: int, defaults: dict[str, Any]) -> list[Bat
     model = _text(data, "model").strip() or defaults.get("model")
     fields = dict(prompt=prompt, negative=_text(data, "negative"), size=size, width=plan.target[0],
                   height=plan.target[1], steps=steps, guidance=guidance, model=model,
-                  kv_compress=defaults.get("kv_compress", "auto"))
+                  kv_compress=defaults.get("kv_compress", "auto"),
+                  tileable=_tileable(data["tileable"]) if _present(data, "tileable") else "off")
     if _present(data, "seed"):
         seed = _whole(data["seed"], "seed", 0, MAX_SEED)
     else:
-        seed = _derived_seed(fields)
+        seed = _derived_seed({k: v for k, v in fields.items() if not (k == "tileable" and v == "off")})
     if seed + count - 1 > MAX_SEED:
         raise JobsError(f'"seed" {seed} + "count" {count} goes past the largest seed, {MAX_SEED}')
     return [BatchJob(line=line, seed=seed + k, **fields) for k in range(count)]
@@ -245,7 +261,8 @@ def _preset_folder(folder: Path, defaults: dict[str, Any], seeds: range | None) 
             continue
         for preset in presets:
             fields = dict(prompt=apply_style(preset.prompt, preset.style), negative=preset.negative,
-                          size=preset.size, steps=preset.steps, guidance=preset.guidance)
+                          size=preset.size, steps=preset.steps, guidance=preset.guidance,
+                          tileable=preset.tileable)
             for seed in seeds if seeds is not None else [preset.seed]:
                 rows.append((len(rows) + 1, {**fields, "seed": seed}))
     found = _collect(rows, folder.name, defaults)

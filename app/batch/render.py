@@ -67,7 +67,7 @@ class Renderer:
         plan = resolve_size(job.size)
         request = GenerationRequest(prompt=job.prompt, negative=job.negative, width=plan.made[0],
                                     height=plan.made[1], steps=job.steps, guidance=guidance, seed=job.seed,
-                                    count=1, kv_compress=job.kv_compress)
+                                    count=1, kv_compress=job.kv_compress, tileable=job.tileable)
         started = time.perf_counter()
         result = self.engine.generate(request)
         item = result.images[0]

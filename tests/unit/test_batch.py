@@ -82,6 +82,8 @@ def test_csv_jobs_with_a_header_and_empty_cells(tmp_path):
     (job(guidance="lots"), '"guidance" must be a number'),
     (job(seed=-1), '"seed"'),
     (job(preset="4K UHD"), 'give "size" or "preset", not both'),
+    (job(tileable="diagonal"), "tileable 'diagonal' is not one of off, x, y, both"),
+    (job(tileable=True), '"tileable" must be one of off, x, y, both, not True'),
     ("{not json", "not JSON"),
     ("[1, 2]", "expected an object"),
 ])
@@ -108,6 +110,36 @@ def test_preset_folder_crossed_with_a_seed_range(tmp_path):
         parse_seed_range("12-10")
     with pytest.raises(JobsError, match="--seeds goes with a folder"):
         read_jobs(write_jobs(tmp_path / "j.jsonl", [job()]), seeds=range(3))
+
+
+def test_tileable_lines_are_checked_like_generate_and_named_apart(tmp_path):
+    path = write_jobs(tmp_path / "jobs.jsonl", [job(seed=5), job(seed=5, tileable="x"), job(seed=5, tileable="XY"),
+                                                job(seed=5, tileable="off")])
+    found = read_jobs(path, {"model": "tiny"})
+    assert found.errors == [] and found.repeats == 1  # "off" is the same image as no tileable at all
+    plain, x, both = found.jobs
+    assert (plain.tileable, x.tileable, both.tileable) == ("off", "x", "both")  # normalised as --tileable does
+    assert len({plain.key, x.key, both.key}) == 3
+    # a line without tileable keeps the name it had before the field existed (re-runs skip it)
+    assert plain.filename == "256x256_5_dc7e5416e2c8ec54.png"
+    csv_path = tmp_path / "jobs.csv"
+    csv_path.write_text("prompt,size,seed,steps,tileable\na neon city,256x256,5,2,x\ndunes,256x256,1,2,\n")
+    x_csv, plain_csv = read_jobs(csv_path, {"model": "tiny"}).jobs
+    assert x_csv.key == x.key and plain_csv.tileable == "off"
+
+
+def test_a_tileable_line_and_preset_reach_the_engine(tmp_path):
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [job(seed=3, tileable="both"), job(seed=4)])
+    out = tmp_path / "out"
+    assert run_batch([str(jobs), "--out", str(out), "--model", FAKE_MODEL]) == 0
+    assert sorted((r.seed, r.tileable) for r in FakeEngine.instances[-1].requests) == [(3, "both"), (4, "off")]
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "Tiles.preset.json").write_text(json.dumps(
+        {"format": "sigma-studio-preset", "version": 1, "name": "Tiles", "prompt": "terrazzo",
+         "size": "256x256", "steps": 2, "tileable": "y"}))
+    (found,) = read_jobs(folder, seeds=range(1)).jobs
+    assert found.tileable == "y"
 
 
 def test_unusable_jobs_files(tmp_path):

@@ -1,6 +1,8 @@
-"""The gallery panel: the thumbnail grid with search, favourites, delete/undo, drag out and export.
+"""The gallery panel: the thumbnail grid with search, favourites, delete/undo, drag out, export, and
+set as wallpaper (on a pool thread: a desktop's command may take up to 20 s).
 
-May import: PySide6, ui.gallery's model/delegate, ui.tasks, app.gallery (the undo window); never torch.
+May import: PySide6, ui.gallery's model/delegate, ui.tasks, app.gallery (the undo window), app.tiles,
+app.wallpaper; never torch.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
+    QMessageBox,
     QPushButton,
     QToolButton,
     QVBoxLayout,
@@ -40,13 +43,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.gallery import UNDO_WINDOW
+from app.tiles import tileable_of
+from app.wallpaper import WallpaperError, set_wallpaper
 from ui.gallery.delegate import CELL, GalleryDelegate
 from ui.gallery.model import FavouriteRole, GalleryModel
 from ui.gallery.thumbnails import ICON_SIZE
+from ui.tasks import run_task
 
 SEARCH_DEBOUNCE_MS = 250
 SCROLL_SETTLE_MS = 120  # thumbnails start loading once scrolling pauses this long
 UNDO_VISIBLE_MS = int(UNDO_WINDOW.total_seconds() * 1000)  # the trash is purged on quit after this
+DESKTOP_NAMES = {"gnome": "GNOME", "kde": "KDE Plasma", "windows": "Windows", "macos": "macOS"}
 
 
 class GalleryListView(QListView):
@@ -88,6 +95,9 @@ class GalleryPanel(QWidget):
         super().__init__(parent)
         self.gallery = gallery
         self._undo_tokens: list[Any] = []
+        self.wallpaper_call = set_wallpaper  # (path, tiled=...) -> desktop name; run on a pool thread
+        self.wallpaper_task: Any = None  # the ui.tasks.Task while a wallpaper is being set
+        self.wallpaper_box: QMessageBox | None = None  # the last failure's message box
 
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Search prompts…")
@@ -183,6 +193,7 @@ class GalleryPanel(QWidget):
         self.undo_action = self._action("Undo delete", self.undo_delete, QKeySequence.StandardKey.Undo)
         self.export_action = self._action("Export selected…", self.export_selected, "Ctrl+E")
         self.poster_action = self._action("Make a poster…", self.poster_selected)
+        self.wallpaper_action = self._action("Set as wallpaper", self.set_wallpaper_selected, "Ctrl+Shift+W")
         self._update_actions()
 
     def _update_actions(self, *_args: Any) -> None:
@@ -192,6 +203,7 @@ class GalleryPanel(QWidget):
             action.setEnabled(count > 0)
         self.use_action.setEnabled(count == 1)
         self.poster_action.setEnabled(count == 1)
+        self.wallpaper_action.setEnabled(count == 1 and self.wallpaper_task is None)
         self.undo_action.setEnabled(bool(self._undo_tokens))
 
     def _context_menu(self, pos: QPoint) -> None:
@@ -202,7 +214,8 @@ class GalleryPanel(QWidget):
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         for action in (self.open_action, self.reveal_action, self.use_action, None, self.favourite_action,
-                       self.delete_action, self.undo_action, None, self.export_action, self.poster_action):
+                       self.delete_action, self.undo_action, None, self.export_action, self.poster_action,
+                       self.wallpaper_action):
             if action is None:
                 menu.addSeparator()
             else:
@@ -326,6 +339,38 @@ class GalleryPanel(QWidget):
         records = self.selected_records()
         if len(records) == 1:
             self.poster_requested.emit(records[0])
+
+    def set_wallpaper_selected(self) -> None:
+        """Context menu ▸ Set as wallpaper (Ctrl+Shift+W): the one selected image, tiled when it is
+        tileable, set on a pool thread; the outcome comes back as a status message (a box on failure)."""
+        records = self.selected_records()
+        if len(records) != 1 or self.wallpaper_task is not None:
+            return
+        record = records[0]
+        if not record.exists:
+            self._wallpaper_failed(WallpaperError(f"The image file is missing: {record.path}"))
+            return
+        path, tiled, call = Path(record.path), tileable_of(record.params) != "off", self.wallpaper_call
+        self.status_message.emit(f"Setting {path.name} as the wallpaper{' (tiled)' if tiled else ''}…")
+        self.wallpaper_task = run_task(lambda _ctx: call(path, tiled=tiled), on_result=self._wallpaper_set,
+                                       on_error=self._wallpaper_failed, on_finished=self._wallpaper_done,
+                                       owner=self)
+        self._update_actions()
+
+    def _wallpaper_set(self, desktop: Any) -> None:
+        self.status_message.emit(f"Wallpaper set ({DESKTOP_NAMES.get(desktop, desktop)})")
+
+    def _wallpaper_failed(self, error: BaseException) -> None:
+        text = str(error) if isinstance(error, WallpaperError) else f"Setting the wallpaper failed: {error}"
+        self.status_message.emit(text)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Set as wallpaper", text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.wallpaper_box = box
+        box.open()  # window-modal, not a nested event loop
+
+    def _wallpaper_done(self) -> None:
+        self.wallpaper_task = None
+        self._update_actions()
 
     def _toggle_star(self, index: QModelIndex) -> None:
         if index.isValid():
