@@ -331,7 +331,7 @@ class Engine:
         steps = int(request.steps)
         runs = [len(refine.stage_timesteps(self.pipe.scheduler, steps, st.strength)) for st in stages]
         costs = [refine.stage_cost(st, steps) for st in stages]
-        latents = None
+        latents = anchor = None
         for k, stage in enumerate(stages):
             tokens = (stage.width // 16) * (stage.height // 16)
             self._set_kv(resolve_kv_factor(request.kv_compress, tokens), notes)
@@ -343,12 +343,16 @@ class Engine:
                     ),
                     notes,
                 )
+            if k == 0 and request.keep_composition:  # the composition's colours, kept (refine.anchor_colours)
+                anchor = self._decode_placed(latents, index, 1, started, None, cancel, request.tileable)
         if cancel():
             raise Cancelled("generation cancelled")
         image = self._with_step_down(
             lambda: self._decode_placed(latents, index, int(request.count), started, on_step, cancel,
                                         request.tileable), notes
         )
+        if anchor is not None:
+            image = refine.anchor_colours(image, anchor, request.tileable)
         return _exact(image, request)
 
     def _run_stage(self, request, embeds, seed: int, stage, previous, index: int, cancel, started, report):

@@ -14,7 +14,8 @@ for the released 512-MS/1024-MS/2K-MS). For a larger target the engine:
 This module plans stages and does the tensor work; model/inference/engine.py runs each stage with
 KV compression, the memory plan and out-of-memory step-down, and decodes the last one.
 
-May import: model.errors, model.resolution, model.loading.defaults, torch. Never Qt, app/ or ui/.
+May import: model.errors, model.resolution, model.tiling_axes, model.loading.defaults, torch, numpy, PIL.
+Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -129,6 +130,49 @@ def keep_composition(refined: torch.Tensor, start: torch.Tensor, previous_hw: tu
 
     out = refined.float() - low(refined) + low(start.to(refined.device))
     return out.to(refined.dtype)
+
+
+def anchor_colours(image, anchor, tileable: str = "off"):
+    """The final image's detail on the composition's colours, in pixel space: both images are brought
+    down to the composition's size (area) and back up (bilinear, across the wrap on tileable axes), and
+    the final's low band is swapped for the composition's. `keep_composition` does this on the latents
+    at every stage, but the VAE turns the detail the refine stages add into a colour shift that the
+    latent low band cannot see (the demo model's teal came out green at 1920x1080); the composition,
+    made at the trained size, is where the colours are right. The same idea as the colour correction of
+    img2img tools, done per region at the composition's resolution rather than as one histogram."""
+    import numpy as np
+    from PIL import Image
+
+    from ..tiling_axes import wrap_axes
+
+    def tensor(im) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)[None]
+
+    x, a = tensor(image), tensor(anchor)
+    small = tuple(a.shape[-2:])
+    wrap_x, wrap_y = wrap_axes(tileable)
+
+    def low(t: torch.Tensor) -> torch.Tensor:
+        if tuple(t.shape[-2:]) != small:
+            t = F.interpolate(t, size=small, mode="area")
+        return _wrapping_upsample(t, tuple(x.shape[-2:]), wrap_x, wrap_y)
+
+    out = (x - low(x) + low(a)).clamp(0, 255).round().to(torch.uint8)
+    return Image.fromarray(out[0].permute(1, 2, 0).numpy())
+
+
+def _wrapping_upsample(small: torch.Tensor, size: tuple[int, int], wrap_x: bool, wrap_y: bool) -> torch.Tensor:
+    """Bilinear upsampling to `size`; on a wrapped axis the image is repeated three times, upsampled to
+    three times the size and the middle third kept, so the filter reads across the wrap exactly (the
+    middle third samples the same source positions as a plain upsample, shifted by one period)."""
+    ry, rx = (3 if wrap_y else 1), (3 if wrap_x else 1)
+    rows = []
+    for channel in small.unbind(1):  # one channel at a time: 4K x 9 in float32 stays under 300 MB
+        t = channel[:, None].repeat(1, 1, ry, rx)
+        up = F.interpolate(t, size=(size[0] * ry, size[1] * rx), mode="bilinear", align_corners=False)
+        oy, ox = (size[0] if wrap_y else 0), (size[1] if wrap_x else 0)
+        rows.append(up[:, :, oy:oy + size[0], ox:ox + size[1]])
+    return torch.cat(rows, 1)
 
 
 def stage_cost(stage: Stage, steps: int) -> float:

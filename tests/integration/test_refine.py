@@ -227,3 +227,70 @@ def test_refine_without_keeping_the_composition_differs(engine):
     kept = engine.generate(req(hires="refine")).images[0].image
     free = engine.generate(req(hires="refine", keep_composition=False)).images[0].image
     assert not np.array_equal(pixels(kept), pixels(free))
+
+
+def _low(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An image's mean colour per cell of a (w, h) grid."""
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(array.astype(np.float32)).permute(2, 0, 1)[None]
+    return F.interpolate(t, size=(size[1], size[0]), mode="area")[0].permute(1, 2, 0).numpy()
+
+
+def test_anchor_colours_puts_the_detail_on_the_compositions_colours():
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(40, 200, (3, 5, 3)).astype(np.uint8)
+    composition = np.asarray(Image.fromarray(coarse).resize((20, 12), Image.BILINEAR))  # the composed colours
+    made = np.asarray(Image.fromarray(composition).resize((160, 96), Image.BILINEAR), dtype=np.float32)
+    detail = rng.normal(0, 12, made.shape)
+    drifted = (made + detail + np.array([-25.0, 30.0, -10.0])).clip(0, 255).astype(np.uint8)  # teal -> green
+    out = pixels(refine.anchor_colours(Image.fromarray(drifted), Image.fromarray(composition)))
+    assert out.shape == drifted.shape
+    before = np.abs(_low(drifted, (20, 12)) - composition).mean()
+    after = np.abs(_low(out, (20, 12)) - composition).mean()
+    assert before > 15 and after < before / 8  # the drift is gone at the composition's resolution
+    added = (out - made).ravel()
+    assert np.corrcoef(added, detail.ravel())[0, 1] > 0.8  # the detail stays
+
+
+def test_anchor_colours_wraps_on_tileable_axes():
+    from PIL import Image
+
+    from model.inference.seamless import seam_score
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(0, 10, (96, 160, 3)) + 128
+    tile = np.roll(base, (48, 80), axis=(0, 1))  # any tile: wrap-continuity comes from what is added
+    composition = np.zeros((12, 20, 3), np.uint8)
+    composition[:, :10] = (200, 40, 40)  # a hard edge at the wrap: a clamped upsample would break it
+    composition[:, 10:] = (40, 40, 200)
+    image = Image.fromarray(tile.clip(0, 255).astype(np.uint8))
+    plain = pixels(refine.anchor_colours(image, Image.fromarray(composition), "off"))
+    wrapped = pixels(refine.anchor_colours(image, Image.fromarray(composition), "x"))
+    # across the x wrap the low band now matches a bilinear edge that continues around the image
+    left, right = wrapped[:, 0].astype(float), wrapped[:, -1].astype(float)
+    plain_jump = np.abs(plain[:, 0].astype(float) - plain[:, -1]).mean()
+    assert np.abs(left - right).mean() < plain_jump
+    assert seam_score(Image.fromarray(wrapped.astype(np.uint8)), "x") < 2.0
+    assert seam_score(Image.fromarray(plain.astype(np.uint8)), "x") > 5.0
+
+
+def test_refine_keeps_the_compositions_colours(engine, monkeypatch):
+    from PIL import Image
+
+    seen = {}
+    real = refine.anchor_colours
+
+    def spy(image, anchor, tileable="off"):
+        seen["anchor"], seen["raw"] = anchor.copy(), image.copy()
+        return real(image, anchor, tileable)
+
+    monkeypatch.setattr(refine, "anchor_colours", spy)
+    made = engine.generate(req(hires="refine", width=512, height=320)).images[0].image
+    anchor = seen["anchor"]
+    assert anchor.size[0] * anchor.size[1] < made.size[0] * made.size[1] / 2  # the composing stage's size
+    kept = np.abs(_low(pixels(made), anchor.size) - pixels(anchor)).mean()
+    drifted = np.abs(_low(pixels(seen["raw"]), anchor.size) - pixels(anchor)).mean()
+    assert kept < drifted / 2, (kept, drifted)  # the refined image's colours are the composition's
