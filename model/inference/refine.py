@@ -14,7 +14,8 @@ for the released 512-MS/1024-MS/2K-MS). For a larger target the engine:
 This module plans stages and does the tensor work; model/inference/engine.py runs each stage with
 KV compression, the memory plan and out-of-memory step-down, and decodes the last one.
 
-May import: model.errors, model.resolution, model.loading.defaults, torch. Never Qt, app/ or ui/.
+May import: model.errors, model.resolution, model.loading.defaults, model.inference.seamless (tileable
+resizes), torch. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -110,21 +111,31 @@ def renoise(latents: torch.Tensor, scheduler, timestep: int, seed: int) -> torch
     return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
 
 
-def upscale_latents(latents: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
-    """Clean latents resized to (h, w) latent pixels (bicubic; float32 on the way)."""
+def upscale_latents(latents: torch.Tensor, size_hw: tuple[int, int], tileable: str = "off") -> torch.Tensor:
+    """Clean latents resized to (h, w) latent pixels (bicubic; float32 on the way; across the wrap when tileable)."""
+    if tileable != "off":
+        from .seamless import wrapping_interpolate
+
+        return wrapping_interpolate(latents.float(), size_hw, "bicubic", tileable).to(latents.dtype)
     out = F.interpolate(latents.float(), size=size_hw, mode="bicubic", align_corners=False)
     return out.to(latents.dtype)
 
 
-def keep_composition(refined: torch.Tensor, start: torch.Tensor, previous_hw: tuple[int, int]) -> torch.Tensor:
+def keep_composition(refined: torch.Tensor, start: torch.Tensor, previous_hw: tuple[int, int],
+                     tileable: str = "off") -> torch.Tensor:
     """The refined latents' detail on the upscaled start's low frequencies: both are brought down to the
     previous stage's latent size and back, and the refined low band is swapped for the start's. The
     demo model drifts colours at large token counts (teal -> green at 1024^2 even from strength 0.3);
-    a refine stage is there to add detail, so the composition's colours and layout are kept."""
+    a refine stage is there to add detail, so the composition's colours and layout are kept.
+    Tileable images take the low band back up across the wrap (seamless.wrapping_interpolate)."""
     size = refined.shape[-2:]
 
     def low(x: torch.Tensor) -> torch.Tensor:
         small = F.interpolate(x.float(), size=previous_hw, mode="area")
+        if tileable != "off":
+            from .seamless import wrapping_interpolate
+
+            return wrapping_interpolate(small, tuple(size), "bilinear", tileable)
         return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
 
     out = refined.float() - low(refined) + low(start.to(refined.device))
