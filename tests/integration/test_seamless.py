@@ -255,3 +255,17 @@ def test_engine_refine_stages_upscale_across_the_wrap(tiny_pipeline_dir, tmp_pat
     pixel = GenerationRequest("tiles", width=512, height=256, steps=4, seed=2, hires="refine", upscaler="pixel",
                               tileable="both")
     assert engine.generate(pixel).images[0].image.size == (512, 256)
+
+
+def test_interior_scores_are_the_seam_score_at_inner_boundaries():
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(100, 110, size=(64, 96, 3)).astype(np.uint8)
+    pixels[:, 40:] += 60  # a step between columns 39 and 40 (a boundary: 40 = 5 x 8)
+    scores = seamless.interior_scores(pixels, "x")
+    assert len(scores) == 11  # columns 7|8 ... 87|88
+    assert scores[4] == max(scores) > 10
+    rolled = np.roll(pixels, -40, axis=1)  # that step is now the wrap
+    assert seamless.seam_score(rolled, "x") == pytest.approx(scores[4], rel=0.01)  # inner set differs by one pair
+    assert seamless.interior_scores(pixels, "y").max() < 2
+    with pytest.raises(ValueError):
+        seamless.interior_scores(pixels, "both")
