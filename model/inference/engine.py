@@ -362,9 +362,9 @@ class Engine:
             return self._denoise(request, embeds, seed, made, index, None, cancel, started, report=report)
         scale = self.pipe.vae_scale_factor
         if request.upscaler == "pixel":
-            upscaled = self._upscale_pixels(previous, made, cancel)
+            upscaled = self._upscale_pixels(previous, made, cancel, request.tileable)
         else:
-            upscaled = refine.upscale_latents(previous, (made[1] // scale, made[0] // scale))
+            upscaled = refine.upscale_latents(previous, (made[1] // scale, made[0] // scale), request.tileable)
         timesteps = refine.stage_timesteps(self.pipe.scheduler, int(request.steps), stage.strength)
         start = refine.renoise(upscaled, self.pipe.scheduler, timesteps[0], seed)
         refined = self._denoise(
@@ -372,16 +372,18 @@ class Engine:
         )
         if not request.keep_composition:
             return refined
-        return refine.keep_composition(refined, upscaled, tuple(previous.shape[-2:]))
+        return refine.keep_composition(refined, upscaled, tuple(previous.shape[-2:]), request.tileable)
 
     @torch.no_grad()
-    def _upscale_pixels(self, latents, made: tuple[int, int], cancel) -> torch.Tensor:
-        """Pixel-space upscaling: decode, Lanczos to `made`, encode (the posterior mean)."""
-        image = self._decode_placed(latents, 0, 1, time.perf_counter(), None, cancel).resize(made, Image.LANCZOS)
+    def _upscale_pixels(self, latents, made: tuple[int, int], cancel, tileable: str = "off") -> torch.Tensor:
+        """Pixel-space upscaling: decode, Lanczos to `made`, encode (the posterior mean); wraps when tileable."""
+        image = self._decode_placed(latents, 0, 1, time.perf_counter(), None, cancel, tileable)
+        image = seamless.wrapping_resize(image, made, tileable)  # plain Lanczos when "off"
         vae = self.pipe.vae
         param = next(vae.parameters())
         pixels = torch.from_numpy(_rgb_array(image)).permute(2, 0, 1)[None].to(param.device, param.dtype)
-        encoded = vae.encode(pixels / 127.5 - 1.0).latent_dist.mean
+        with seamless.circular_convs(vae.encoder, tileable):
+            encoded = vae.encode(pixels / 127.5 - 1.0).latent_dist.mean
         return (encoded * vae.config.scaling_factor).float()
 
     def _stage_reporter(self, request, index: int, k: int, stage, runs, costs, started: float, on_step):

@@ -14,8 +14,8 @@ for the released 512-MS/1024-MS/2K-MS). For a larger target the engine:
 This module plans stages and does the tensor work; model/inference/engine.py runs each stage with
 KV compression, the memory plan and out-of-memory step-down, and decodes the last one.
 
-May import: model.errors, model.resolution, model.tiling_axes, model.loading.defaults, torch, numpy, PIL.
-Never Qt, app/ or ui/.
+May import: model.errors, model.resolution, model.loading.defaults,
+model.inference.seamless (tileable resizes), torch, numpy, PIL. Never Qt, app/ or ui/.
 """
 
 from __future__ import annotations
@@ -111,21 +111,31 @@ def renoise(latents: torch.Tensor, scheduler, timestep: int, seed: int) -> torch
     return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
 
 
-def upscale_latents(latents: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
-    """Clean latents resized to (h, w) latent pixels (bicubic; float32 on the way)."""
+def upscale_latents(latents: torch.Tensor, size_hw: tuple[int, int], tileable: str = "off") -> torch.Tensor:
+    """Clean latents resized to (h, w) latent pixels (bicubic; float32 on the way; across the wrap when tileable)."""
+    if tileable != "off":
+        from .seamless import wrapping_interpolate
+
+        return wrapping_interpolate(latents.float(), size_hw, "bicubic", tileable).to(latents.dtype)
     out = F.interpolate(latents.float(), size=size_hw, mode="bicubic", align_corners=False)
     return out.to(latents.dtype)
 
 
-def keep_composition(refined: torch.Tensor, start: torch.Tensor, previous_hw: tuple[int, int]) -> torch.Tensor:
+def keep_composition(refined: torch.Tensor, start: torch.Tensor, previous_hw: tuple[int, int],
+                     tileable: str = "off") -> torch.Tensor:
     """The refined latents' detail on the upscaled start's low frequencies: both are brought down to the
     previous stage's latent size and back, and the refined low band is swapped for the start's. The
     demo model drifts colours at large token counts (teal -> green at 1024^2 even from strength 0.3);
-    a refine stage is there to add detail, so the composition's colours and layout are kept."""
+    a refine stage is there to add detail, so the composition's colours and layout are kept.
+    Tileable images take the low band back up across the wrap (seamless.wrapping_interpolate)."""
     size = refined.shape[-2:]
 
     def low(x: torch.Tensor) -> torch.Tensor:
         small = F.interpolate(x.float(), size=previous_hw, mode="area")
+        if tileable != "off":
+            from .seamless import wrapping_interpolate
+
+            return wrapping_interpolate(small, tuple(size), "bilinear", tileable)
         return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
 
     out = refined.float() - low(refined) + low(start.to(refined.device))
@@ -143,36 +153,21 @@ def anchor_colours(image, anchor, tileable: str = "off"):
     import numpy as np
     from PIL import Image
 
-    from ..tiling_axes import wrap_axes
+    from .seamless import wrapping_interpolate
 
     def tensor(im) -> torch.Tensor:
         return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)[None]
 
     x, a = tensor(image), tensor(anchor)
     small = tuple(a.shape[-2:])
-    wrap_x, wrap_y = wrap_axes(tileable)
 
     def low(t: torch.Tensor) -> torch.Tensor:
         if tuple(t.shape[-2:]) != small:
             t = F.interpolate(t, size=small, mode="area")
-        return _wrapping_upsample(t, tuple(x.shape[-2:]), wrap_x, wrap_y)
+        return wrapping_interpolate(t, tuple(x.shape[-2:]), "bilinear", tileable)
 
     out = (x - low(x) + low(a)).clamp(0, 255).round().to(torch.uint8)
     return Image.fromarray(out[0].permute(1, 2, 0).numpy())
-
-
-def _wrapping_upsample(small: torch.Tensor, size: tuple[int, int], wrap_x: bool, wrap_y: bool) -> torch.Tensor:
-    """Bilinear upsampling to `size`; on a wrapped axis the image is repeated three times, upsampled to
-    three times the size and the middle third kept, so the filter reads across the wrap exactly (the
-    middle third samples the same source positions as a plain upsample, shifted by one period)."""
-    ry, rx = (3 if wrap_y else 1), (3 if wrap_x else 1)
-    rows = []
-    for channel in small.unbind(1):  # one channel at a time: 4K x 9 in float32 stays under 300 MB
-        t = channel[:, None].repeat(1, 1, ry, rx)
-        up = F.interpolate(t, size=(size[0] * ry, size[1] * rx), mode="bilinear", align_corners=False)
-        oy, ox = (size[0] if wrap_y else 0), (size[1] if wrap_x else 0)
-        rows.append(up[:, :, oy:oy + size[0], ox:ox + size[1]])
-    return torch.cat(rows, 1)
 
 
 def stage_cost(stage: Stage, steps: int) -> float:

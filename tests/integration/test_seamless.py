@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -163,3 +164,108 @@ def test_wrapping_resize_keeps_a_periodic_image_periodic():
     assert seamless.seam_score(wrapped) < 1.6
     assert np.abs(np.asarray(wrapped, float)[20:70, 20:80] - np.asarray(plain, float)[20:70, 20:80]).max() <= 1
     assert seamless.wrapping_resize(tile, (64, 64), "off").size == (64, 64)
+
+
+def _tiled_oracle(x: torch.Tensor, size_hw: tuple[int, int], mode: str) -> torch.Tensor:
+    """The resize of a periodic latent computed the slow way: interpolate a 3x3 tiling, keep the middle."""
+    h, w = size_hw
+    big = F.interpolate(x.repeat(1, 1, 3, 3), size=(3 * h, 3 * w), mode=mode, align_corners=False)
+    return big[..., h: 2 * h, w: 2 * w]
+
+
+@pytest.mark.parametrize("mode", ["bicubic", "bilinear"])
+@pytest.mark.parametrize("size", [(48, 40), (37, 53)])
+def test_wrapping_interpolate_reads_across_the_wrap(mode, size):
+    torch.manual_seed(4)
+    x = torch.randn(2, 4, 16, 20)
+    wrapped = seamless.wrapping_interpolate(x, size, mode, "both")
+    plain = F.interpolate(x, size=size, mode=mode, align_corners=False)
+    assert (wrapped - _tiled_oracle(x, size, mode)).abs().max() < 1e-4  # periodic everywhere
+    assert (wrapped - plain)[..., 4:-4, 4:-4].abs().max() < 1e-4  # interpolate itself inside
+    assert (wrapped - plain).abs().max() > 0.1  # the edges are what changed
+    only_x = seamless.wrapping_interpolate(x, size, mode, "x")
+    oracle_x = F.interpolate(x.repeat(1, 1, 1, 3), size=(size[0], 3 * size[1]), mode=mode, align_corners=False)
+    assert (only_x - oracle_x[..., size[1]: 2 * size[1]]).abs().max() < 1e-4  # clamped like interpolate on y
+    assert torch.equal(seamless.wrapping_interpolate(x, size, mode, "off"), plain)
+
+
+def test_refine_resizes_wrap_for_tileable_images_and_are_unchanged_otherwise():
+    """The cause of the visible wraps at 512^2 and 1024^2: the refine path's upscale and keep_composition
+    clamped at the edges. Tileable: equal to the periodic oracle; off: exactly the old interpolate."""
+    from model.inference import refine
+
+    torch.manual_seed(5)
+    x, refined = torch.randn(1, 4, 16, 24), torch.randn(1, 4, 32, 48)
+    up = refine.upscale_latents(x, (32, 48), "both")
+    assert (up - _tiled_oracle(x, (32, 48), "bicubic")).abs().max() < 1e-4
+    assert torch.equal(refine.upscale_latents(x, (32, 48)),
+                       F.interpolate(x, size=(32, 48), mode="bicubic", align_corners=False))
+    kept = refine.keep_composition(refined, up, (16, 24), "both")
+
+    def low(t: torch.Tensor) -> torch.Tensor:
+        return _tiled_oracle(F.interpolate(t, size=(16, 24), mode="area"), (32, 48), "bilinear")
+
+    assert (kept - (refined - low(refined) + low(up))).abs().max() < 1e-4
+    shifted = refine.keep_composition(torch.roll(refined, (6, 10), (-2, -1)), torch.roll(up, (6, 10), (-2, -1)),
+                                      (16, 24), "both")
+    assert (torch.roll(kept, (6, 10), (-2, -1)) - shifted).abs().max() < 1e-4  # no edges on the wrap
+    plain = refine.keep_composition(refined, up, (16, 24))
+    assert (plain - kept).abs().max() > 0.05 and (plain - kept)[..., 4:-4, 4:-4].abs().max() < 1e-4
+
+
+def test_circular_convs_make_the_encoder_shift_equivariant(vae):
+    """The pixel upscaler encodes a tileable image: its Downsample2D zero-pads right and bottom itself."""
+    torch.manual_seed(6)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        with seamless.circular_convs(vae.encoder, "both"):
+            a = vae.encode(x).latent_dist.mean
+            b = vae.encode(torch.roll(x, (8, 16), (-2, -1))).latent_dist.mean
+        plain = vae.encode(torch.roll(x, (8, 16), (-2, -1))).latent_dist.mean
+    assert (torch.roll(a, (1, 2), (-2, -1)) - b).abs().max() < 1e-4
+    assert (torch.roll(a, (1, 2), (-2, -1)) - plain).abs().max() > 1e-2  # restored afterwards: edges again
+    assert all("_conv_forward" not in vars(conv) for conv in vae.modules())
+
+
+def test_engine_refine_stages_upscale_across_the_wrap(tiny_pipeline_dir, tmp_path, monkeypatch):
+    """A tileable image on the refine path: the latents each refine stage starts from are the periodic
+    upscale of the stage before (both upscalers run); a normal image keeps the plain upscale."""
+    from model.inference import refine
+
+    engine = Engine(device="cpu", cache_dir=tmp_path / "cache")
+    engine.load(str(tiny_pipeline_dir))
+    seen = []
+    real = refine.upscale_latents
+
+    def spy(latents, size_hw, tileable="off"):
+        out = real(latents, size_hw, tileable)
+        seen.append((latents.clone(), out.clone(), tileable))
+        return out
+
+    monkeypatch.setattr(refine, "upscale_latents", spy)
+    for tileable in ("both", "off"):
+        request = GenerationRequest("tiles", width=512, height=256, steps=4, seed=2, hires="refine",
+                                    tileable=tileable)
+        assert engine.generate(request).images[0].params["hires"]["path"] == "refine"
+    (small, up, mode), (small_off, up_off, mode_off) = seen
+    assert mode == "both" and mode_off == "off"
+    scale = small.abs().max()  # a random tiny model's latents are large: tolerances relative to them
+    assert (up - _tiled_oracle(small.float(), tuple(up.shape[-2:]), "bicubic")).abs().max() < 1e-5 * scale
+    assert (up_off - _tiled_oracle(small_off.float(), tuple(up_off.shape[-2:]), "bicubic")).abs().max() > 1e-2 * scale
+    pixel = GenerationRequest("tiles", width=512, height=256, steps=4, seed=2, hires="refine", upscaler="pixel",
+                              tileable="both")
+    assert engine.generate(pixel).images[0].image.size == (512, 256)
+
+
+def test_interior_scores_are_the_seam_score_at_inner_boundaries():
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(100, 110, size=(64, 96, 3)).astype(np.uint8)
+    pixels[:, 40:] += 60  # a step between columns 39 and 40 (a boundary: 40 = 5 x 8)
+    scores = seamless.interior_scores(pixels, "x")
+    assert len(scores) == 11  # columns 7|8 ... 87|88
+    assert scores[4] == max(scores) > 10
+    rolled = np.roll(pixels, -40, axis=1)  # that step is now the wrap
+    assert seamless.seam_score(rolled, "x") == pytest.approx(scores[4], rel=0.01)  # inner set differs by one pair
+    assert seamless.interior_scores(pixels, "y").max() < 2
+    with pytest.raises(ValueError):
+        seamless.interior_scores(pixels, "both")
