@@ -7,7 +7,7 @@ Run on a desktop or under Xvfb (the grabs are of the windows themselves, not of 
 
 With no --model the studio loads its default model (the embedded demo). The gallery is filled in a
 throw-away SIGMA_STUDIO_HOME: with --gallery generate (the default when the model makes real images)
-the loaded model makes the gallery's images at 512×288; with --gallery procedural it holds drawn
+the loaded model makes the gallery's images (at 512×288, or in turn at each of --gallery-sizes); with --gallery procedural it holds drawn
 placeholder wallpapers (for a random test model, whose images are noise).
 """
 
@@ -210,7 +210,14 @@ def main() -> int:
     parser.add_argument("--prompts", choices=("full", "demo"), default="full",
                         help="prompts for the full model, or ones the demo model understands")
     parser.add_argument("--main-size", default="4k-uhd", help="size preset of the mid-generation job")
+    parser.add_argument("--gallery-sizes", default="512x288",
+                        help="WxH list the gallery's images are made at, in turn (e.g. 1920x1080,1080x1920)")
+    parser.add_argument("--gallery-count", type=int, default=12, help="how many gallery images to make")
     args = parser.parse_args()
+    try:
+        gallery_sizes = [tuple(int(v) for v in text.lower().split("x")) for text in args.gallery_sizes.split(",")]
+    except ValueError:
+        parser.error(f"--gallery-sizes must be WxH values separated by commas, got {args.gallery_sizes!r}")
     prompts = [(p, "") for p in DEMO_PROMPTS] if args.prompts == "demo" else PROMPTS
     main_prompt, queued = (DEMO_MAIN, DEMO_QUEUED) if args.prompts == "demo" else (MAIN_PROMPT, QUEUED)
     gallery_mode = args.gallery or ("procedural" if args.model else "generate")
@@ -246,10 +253,10 @@ def main() -> int:
         return 1
 
     if gallery_mode == "generate":
-        window.size_picker.set_size(512, 288)
         window.gen_settings.set_values(steps=min(args.steps, 20), count=1)
         jobs = []
-        for i, (prompt, _kind) in enumerate(prompts[:12]):
+        for i, (prompt, _kind) in enumerate(prompts[:args.gallery_count]):
+            window.size_picker.set_size(*gallery_sizes[i % len(gallery_sizes)])
             window.editor.set_prompt(prompt, "" if args.prompts == "demo" else "blurry, text, watermark")
             window.gen_settings.set_values(seed=4000 + i)
             jobs.append(window.generate())
