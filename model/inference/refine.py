@@ -32,6 +32,7 @@ from ..resolution import GRID, MIN_SIDE
 DEFAULT_STRENGTH = 0.45
 MAX_STAGE_SCALE = 3.2  # linear growth per refine stage when the stage count is automatic
 AUTO_AREA_FACTOR = 2.0  # auto refines when the target has more than this many times the trained pixels
+ANCHOR_EDGE_PX = 4  # the composition's outer pixels left out of anchor_colours (half a latent pixel)
 MIN_COMPOSE_SIDE = 128  # px: the composing stage's short side never goes below this
 
 
@@ -130,16 +131,35 @@ def keep_composition(refined: torch.Tensor, start: torch.Tensor, previous_hw: tu
     Tileable images take the low band back up across the wrap (seamless.wrapping_interpolate)."""
     size = refined.shape[-2:]
 
-    def low(x: torch.Tensor) -> torch.Tensor:
+    def low(x: torch.Tensor, edges: bool = True) -> torch.Tensor:
         small = F.interpolate(x.float(), size=previous_hw, mode="area")
+        if not edges:
+            small = inner_edges(small, 1)
         if tileable != "off":
             from .seamless import wrapping_interpolate
 
             return wrapping_interpolate(small, tuple(size), "bilinear", tileable)
         return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
 
-    out = refined.float() - low(refined) + low(start.to(refined.device))
+    out = refined.float() - low(refined) + low(start.to(refined.device), edges=tileable != "off")
     return out.to(refined.dtype)
+
+
+def inner_edges(x: torch.Tensor, ring: int) -> torch.Tensor:
+    """`x` (.., H, W) with its outer `ring` columns and rows replaced by the next ones in. A model's
+    last latent column is the VAE encoder's edge (zero padding): at the composing size it decodes to a
+    clean edge, but a low band carried up to a larger stage stretches it into a dark band several
+    pixels wide along the right edge (the demo model's 256 px composition: -4 against 1 in the centre in
+    one channel). The low bands are taken from the interior instead; the refined stage draws its own
+    edges."""
+    if ring <= 0 or min(x.shape[-2:]) <= 2 * ring + 1:
+        return x
+    x = x.clone()
+    x[..., :, :ring] = x[..., :, ring:ring + 1]
+    x[..., :, -ring:] = x[..., :, -ring - 1:-ring]
+    x[..., :ring, :] = x[..., ring:ring + 1, :]
+    x[..., -ring:, :] = x[..., -ring - 1:-ring, :]
+    return x
 
 
 def anchor_colours(image, anchor, tileable: str = "off"):
@@ -159,6 +179,8 @@ def anchor_colours(image, anchor, tileable: str = "off"):
         return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)[None]
 
     x, a = tensor(image), tensor(anchor)
+    if tileable == "off":
+        a = inner_edges(a, ANCHOR_EDGE_PX)  # its decoded edge (see inner_edges) is not a colour to keep
     small = tuple(a.shape[-2:])
 
     def low(t: torch.Tensor) -> torch.Tensor:

@@ -216,11 +216,27 @@ def test_keep_composition_takes_the_detail_and_keeps_the_low_frequencies():
     refined = start + 0.5 + detail  # a colour drift (+0.5) plus new detail
     kept = refine.keep_composition(refined, start, (16, 24))
     down = lambda x: F.interpolate(x, size=(16, 24), mode="area")  # noqa: E731
-    drift_before = (down(refined) - down(start)).abs().mean()
-    drift_after = (down(kept) - down(start)).abs().mean()
+    inner = lambda x: down(x)[..., 1:-1, 1:-1]  # noqa: E731  (the outer ring: see the next test)
+    drift_before = (inner(refined) - inner(start)).abs().mean()
+    drift_after = (inner(kept) - inner(start)).abs().mean()
     assert drift_after < drift_before / 5  # the drift is (nearly) gone
-    added = (kept - start).flatten()
-    assert torch.corrcoef(torch.stack([added, detail.flatten()]))[0, 1] > 0.8  # the detail stays
+    added = (kept - start)[..., 3:-3, 3:-3].flatten()
+    assert torch.corrcoef(torch.stack([added, detail[..., 3:-3, 3:-3].flatten()]))[0, 1] > 0.8  # the detail stays
+
+
+def test_keep_composition_leaves_the_compositions_edge_latents_out():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    previous = torch.zeros(1, 4, 16, 24)
+    previous[..., -1] = torch.tensor([0.6, 1.4, 1.1, -4.0])[:, None]  # the VAE encoder's edge column
+    start = refine.upscale_latents(previous, (32, 48))
+    refined = 0.1 * torch.randn(1, 4, 32, 48)  # the refine stage drew a clean edge
+    kept = refine.keep_composition(refined, start, (16, 24))
+    assert (kept[..., -3:] - refined[..., -3:]).abs().max() < 0.5  # no dark band stretched from it (4 before)
+    wrapped = refine.keep_composition(refined, start, (16, 24), "x")  # a tileable edge is no edge: kept
+    assert (wrapped[..., -1] - refined[..., -1]).abs().mean() > 1.0
+    assert F.interpolate(kept, size=(16, 24), mode="area")[..., 2:-2].abs().max() < 0.1
 
 
 def test_refine_without_keeping_the_composition_differs(engine):
@@ -242,14 +258,15 @@ def test_anchor_colours_puts_the_detail_on_the_compositions_colours():
 
     rng = np.random.default_rng(0)
     coarse = rng.integers(40, 200, (3, 5, 3)).astype(np.uint8)
-    composition = np.asarray(Image.fromarray(coarse).resize((20, 12), Image.BILINEAR))  # the composed colours
-    made = np.asarray(Image.fromarray(composition).resize((160, 96), Image.BILINEAR), dtype=np.float32)
+    composition = np.asarray(Image.fromarray(coarse).resize((40, 24), Image.BILINEAR))  # the composed colours
+    made = np.asarray(Image.fromarray(composition).resize((320, 192), Image.BILINEAR), dtype=np.float32)
     detail = rng.normal(0, 12, made.shape)
     drifted = (made + detail + np.array([-25.0, 30.0, -10.0])).clip(0, 255).astype(np.uint8)  # teal -> green
     out = pixels(refine.anchor_colours(Image.fromarray(drifted), Image.fromarray(composition)))
     assert out.shape == drifted.shape
-    before = np.abs(_low(drifted, (20, 12)) - composition).mean()
-    after = np.abs(_low(out, (20, 12)) - composition).mean()
+    inner = (slice(refine.ANCHOR_EDGE_PX + 1, -refine.ANCHOR_EDGE_PX - 1),) * 2  # the edge ring: see inner_edges
+    before = np.abs(_low(drifted, (40, 24)) - composition)[inner].mean()
+    after = np.abs(_low(out, (40, 24)) - composition)[inner].mean()
     assert before > 15 and after < before / 8  # the drift is gone at the composition's resolution
     added = (out - made).ravel()
     assert np.corrcoef(added, detail.ravel())[0, 1] > 0.8  # the detail stays
@@ -278,7 +295,6 @@ def test_anchor_colours_wraps_on_tileable_axes():
 
 
 def test_refine_keeps_the_compositions_colours(engine, monkeypatch):
-    from PIL import Image
 
     seen = {}
     real = refine.anchor_colours
