@@ -17,7 +17,8 @@ import os
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -455,17 +456,25 @@ def _write(item: ExportItem, options: ExportOptions, source: Image.Image) -> Pat
         image = _with_poster(image, params, options)
     if item.fmt == "jpeg" and image.mode != "RGB":
         image = image.convert("RGB")
-    try:
+    with write_errors(dest, dest):
         return Path(metadata.save_image(
             image, dest, params, fmt=item.fmt,
             quality=int(options.quality), dpi=item.target.dpi,
         ))
+
+
+@contextmanager
+def write_errors(place: Any, what: Any) -> Iterator[None]:
+    """A failed write as an ExportError with a clear message: "Cannot write {place}: permission
+    denied..." or "Cannot write {what}: {reason}." (used by every export writer)."""
+    try:
+        yield
     except metadata.MetadataError as exc:
         raise ExportError(str(exc)) from exc
     except PermissionError as exc:
-        raise ExportError(f"Cannot write {dest}: permission denied. Choose another folder.") from exc
+        raise ExportError(f"Cannot write {place}: permission denied. Choose another folder.") from exc
     except OSError as exc:
-        raise ExportError(f"Cannot write {dest}: {exc.strerror or exc}.") from exc
+        raise ExportError(f"Cannot write {what}: {exc.strerror or exc}.") from exc
 
 
 def _with_poster(image: Image.Image, params: dict, options: ExportOptions) -> Image.Image:

@@ -30,6 +30,7 @@ from .export import (
     load_source,
     render_name,
     resize_to_target,
+    write_errors,
 )
 from .screens import SpanLayout, export_span, screen_file_name
 
@@ -125,7 +126,7 @@ def write_span(item: SpanItem, options: ExportOptions, bezel_mm: float = 0.0,
     picture = span_picture(source, item.record, item.layout, options)
     params = _params(item.record, item.layout, options, bezel_mm)
     stem = _free_stem(item.folder, item.stem, item.layout, set())  # a file may have appeared since planning
-    try:
+    with write_errors(f"to {item.folder}", f"the span of {item.stem}"):
         try:
             screens = export_span(picture, item.layout, item.folder, stem, params)
             whole = metadata.save_image(picture, item.folder / span_picture_name(stem, item.layout),
@@ -134,12 +135,6 @@ def write_span(item: SpanItem, options: ExportOptions, bezel_mm: float = 0.0,
             for name in span_file_names(stem, item.layout):
                 (item.folder / name).unlink(missing_ok=True)
             raise
-    except metadata.MetadataError as exc:
-        raise ExportError(str(exc)) from exc
-    except PermissionError as exc:
-        raise ExportError(f"Cannot write to {item.folder}: permission denied. Choose another folder.") from exc
-    except OSError as exc:
-        raise ExportError(f"Cannot write the span of {item.stem}: {exc.strerror or exc}.") from exc
     return SpanResult(item.record, Path(whole), [Path(p) for p in screens])
 
 
