@@ -84,8 +84,8 @@ def test_a_line_naming_a_missing_model_stops_the_batch_before_anything_is_made(t
 
 
 def test_ctrl_c_then_the_same_command_makes_only_the_missing_images(tiny_pipeline_dir, tmp_path):
-    n = 32  # enough work that Ctrl+C lands mid-batch on a fast idle machine too (8 once finished first)
-    jobs = write_jobs(tmp_path / "jobs.jsonl", [{"prompt": "dunes", "size": "256x256", "steps": 8, "count": n}])
+    n = 24  # enough work that Ctrl+C lands mid-batch on a fast idle machine too (8 small ones finished first)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [{"prompt": "dunes", "size": "512x512", "steps": 8, "count": n}])
     out = tmp_path / "out"
     process = subprocess.Popen(batch_command(jobs, out, tiny_pipeline_dir), cwd=ROOT, env=dict(os.environ),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
