@@ -277,7 +277,7 @@ class PresetList(QListWidget):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.itemDoubleClicked.connect(lambda item: self.preset_activated.emit(item.data(Qt.ItemDataRole.UserRole)))
-        self._drag_dir = tempfile.mkdtemp(prefix="sigma-presets-")
+        self._drag_dir: tempfile.TemporaryDirectory[str] | None = None  # made on the first drag, removed with the list
         self.setMinimumHeight(self._rows_height(3))
 
     def _rows_height(self, rows: int) -> int:
@@ -323,4 +323,7 @@ class PresetList(QListWidget):
 
         if not items:
             return super().mimeData(items)
-        return preset_mime(items[0].data(Qt.ItemDataRole.UserRole), self._drag_dir)
+        if self._drag_dir is None:
+            self._drag_dir = tempfile.TemporaryDirectory(prefix="sigma-presets-")
+            self.destroyed.connect(self._drag_dir.cleanup)
+        return preset_mime(items[0].data(Qt.ItemDataRole.UserRole), self._drag_dir.name)

@@ -220,3 +220,26 @@ def test_load_styles_from_file(tmp_path):
         load_styles(tmp_path / "styles.json")
     with pytest.raises(PresetError, match="cannot read the styles"):
         load_styles(tmp_path / "missing.json")
+
+
+def test_preset_list_makes_its_drag_folder_on_the_first_drag_and_removes_it(qtbot, tmp_path, monkeypatch):
+    """A preset list used to leave an empty sigma-presets-* folder in the temp dir at every start."""
+    import tempfile
+
+    from ui.prompt_editor import PresetList
+
+    tmp_path = tmp_path / "temp"
+    tmp_path.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    presets = PresetList()
+    qtbot.addWidget(presets)
+    presets.set_presets(default_presets())
+    assert list(tmp_path.iterdir()) == []  # nothing until something is dragged
+    item = presets.item(0)
+    (url,) = presets.mimeData([item]).urls()
+    dragged = url.toLocalFile()
+    assert dragged.startswith(str(tmp_path)) and load_presets(dragged)[0].name == item.text()
+    assert presets.mimeData([item]).urls()[0].toLocalFile().startswith(str(tmp_path))
+    assert len(list(tmp_path.iterdir())) == 1  # one folder for every drag
+    presets.deleteLater()
+    qtbot.waitUntil(lambda: list(tmp_path.iterdir()) == [], timeout=2000)
