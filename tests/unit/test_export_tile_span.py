@@ -254,3 +254,21 @@ def test_a_span_on_several_screens_sets_the_span_picture_and_says_how(tmp_path):
     message = set_picked(pick, functools.partial(set_wallpaper, desktop="kde", run=run, which={}.get))
     assert "KDE Plasma cannot be given one file per screen" in message and "the 2 per-screen files" in message
     assert calls[0][0][0] == "qdbus"
+
+
+def test_cancelling_a_span_export_stops_between_images_and_keeps_only_whole_groups(tmp_path, gallery):
+    records = [add(gallery, noise(100, 60, seed=s), f"span {s}", s) for s in range(4)]
+    layout = span_layout(SIDE_BY_SIDE)
+    options = ExportOptions(targets=[], out_dir=tmp_path / "out")
+    items = span_export.plan_span(records, layout, options)
+    progress = []
+
+    report = span_export.run_span(items, options, on_progress=lambda done, total, path: progress.append(done),
+                                  should_cancel=lambda: len(progress) >= 2)
+
+    assert report.cancelled and progress == [1, 2] and len(report.spans) == 2
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(p.name for p in report.written)
+    assert len(names) == 2 * (len(SIDE_BY_SIDE) + 1)  # each finished image: a file per screen and the span
+    for result in report.spans:
+        assert [Image.open(p).size for p in result.screens] == [(s.width, s.height) for s in SIDE_BY_SIDE]
