@@ -3,11 +3,12 @@
 `pick_wallpaper` looks at a finished export: an ordinary one qualifies when every image it wrote got
 exactly one file (the first image's file is offered; tiled when that file is a tileable image at its
 own tile size); a span export offers its first image. On one screen the screen's own file is set.
-On several screens the span picture is set: none of the desktop calls in app/wallpaper.py can give
-each screen its own file, so a desktop that can stretch one picture across all screens (GNOME
-`spanned`) gets that, and on the others the message says the per-screen files are there to set
-screen by screen. `set_picked` makes the call (it can block for up to 20 s: run it off the UI thread)
-and returns the sentence to show; it raises WallpaperError with the desktop's reason.
+On several screens, a desktop that can give each screen its own file (KDE Plasma, macOS when the
+screens' names differ) gets the per-screen files; one that can stretch a picture across all screens
+(GNOME `spanned`, Windows Span) gets the span picture; elsewhere the message says the per-screen
+files are there to set screen by screen. `set_picked` makes the call (it can block for up to 20 s:
+run it off the UI thread) and returns the sentence to show; it raises WallpaperError with the
+desktop's reason.
 
 May import: the standard library, app.export, app.wallpaper; no widgets, no torch.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .export import ExportReport, is_tileable
-from .wallpaper import DESKTOP_NAMES, SPANNING_DESKTOPS, set_wallpaper
+from .wallpaper import DESKTOP_NAMES, SPANNING_DESKTOPS, ScreenFile, can_set_per_screen, set_wallpaper
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class WallpaperPick:
     path: Path
     tiled: bool = False
     spanned: bool = False
-    screens: tuple[Path, ...] = ()
+    screens: tuple[ScreenFile, ...] = ()
 
 
 def pick_wallpaper(report: ExportReport | None) -> WallpaperPick | None:
@@ -41,7 +42,9 @@ def pick_wallpaper(report: ExportReport | None) -> WallpaperPick | None:
         first = report.spans[0]
         if len(first.screens) == 1:
             return WallpaperPick(first.screens[0])
-        return WallpaperPick(first.picture, spanned=True, screens=tuple(first.screens))
+        screens = tuple(ScreenFile(name, x, y, path) for (name, x, y), path in zip(first.places, first.screens,
+                                                                                    strict=True))
+        return WallpaperPick(first.picture, spanned=True, screens=screens)
     if len(report.written_items) != len(report.written):
         return None
     per_image = Counter(id(item.record) for item in report.written_items)
@@ -55,12 +58,14 @@ def pick_wallpaper(report: ExportReport | None) -> WallpaperPick | None:
 
 def set_picked(pick: WallpaperPick, setter: Callable[..., str] = set_wallpaper) -> str:
     """Set the picked file as the wallpaper; the sentence that says what was done (WallpaperError on failure)."""
-    desktop = setter(pick.path, tiled=pick.tiled, spanned=pick.spanned)
+    desktop = setter(pick.path, tiled=pick.tiled, spanned=pick.spanned, screens=pick.screens)
     name = DESKTOP_NAMES.get(desktop, desktop)
     if not pick.spanned:
         how = " (tiled)" if pick.tiled else ""
         return f"Wallpaper set on {name}{how}: {pick.path.name}"
     count = len(pick.screens)
+    if can_set_per_screen(desktop, pick.screens):
+        return f"Wallpaper set on {name}: each of your {count} screens shows its own file from {pick.path.parent}"
     if desktop in SPANNING_DESKTOPS:
         return f"Wallpaper set on {name}: the span picture {pick.path.name}, stretched across your {count} screens"
     return (f"Wallpaper set on {name}: the span picture {pick.path.name}. {name} cannot be given one file per "

@@ -53,11 +53,13 @@ class SpanItem:
 
 @dataclass
 class SpanResult:
-    """What one span item wrote: the span picture and one file per screen (in the layout's order)."""
+    """What one span item wrote: the span picture and one file per screen (in the layout's order), with
+    each screen's name and top-left corner (QScreen geometry) in `places`."""
 
     record: Any
     picture: Path
     screens: list[Path] = field(default_factory=list)
+    places: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def span_picture_name(stem: str, layout: SpanLayout) -> str:
@@ -135,7 +137,8 @@ def write_span(item: SpanItem, options: ExportOptions, bezel_mm: float = 0.0,
             for name in span_file_names(stem, item.layout):
                 (item.folder / name).unlink(missing_ok=True)
             raise
-    return SpanResult(item.record, Path(whole), [Path(p) for p in screens])
+    places = [(crop.screen.name, crop.screen.x, crop.screen.y) for crop in item.layout.crops]
+    return SpanResult(item.record, Path(whole), [Path(p) for p in screens], places)
 
 
 def run_span(

@@ -4,11 +4,13 @@
 the commands for one (plain argument lists, tested for each desktop); `set_wallpaper` runs them and
 raises WallpaperError with a clear message when the desktop is unknown or a call fails. Windows
 goes through `SystemParametersInfoW` (ctypes), which `windows_call` describes and `set_wallpaper`
-makes. A tileable image is shown tiled where the desktop can (GNOME `picture-options`, KDE FillMode);
-a span picture (several screens) is stretched across all screens where the desktop can (GNOME
-`spanned`; SPANNING_DESKTOPS), and elsewhere shown like any picture.
+makes. A tileable image is shown tiled where the desktop can (GNOME `picture-options`, KDE FillMode,
+the Windows registry's TileWallpaper). A span across several screens: GNOME and Windows stretch the
+span picture across all screens (GNOME `spanned`, Windows WallpaperStyle 22; SPANNING_DESKTOPS); KDE
+Plasma and macOS give each screen its own file (PER_SCREEN_DESKTOPS): Plasma's screens are matched to
+the files by their place (left to right, then top to bottom), macOS desktops by display name.
 
-May import: the standard library only (subprocess, ctypes on Windows). Never torch, model/ or ui/.
+May import: the standard library only (subprocess, ctypes and winreg on Windows). Never torch, model/ or ui/.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 DESKTOPS = ("gnome", "kde", "windows", "macos")
 DESKTOP_NAMES = {"gnome": "GNOME", "kde": "KDE Plasma", "windows": "Windows", "macos": "macOS"}
-SPANNING_DESKTOPS = ("gnome",)  # can stretch one picture across all screens
+SPANNING_DESKTOPS = ("gnome", "windows")  # can stretch one picture across all screens
+PER_SCREEN_DESKTOPS = ("kde", "macos")  # can give each screen its own file
 SPI_SETDESKWALLPAPER = 0x0014
 SPIF_UPDATEINIFILE_SENDCHANGE = 0x01 | 0x02
 _GNOME_LIKE = ("gnome", "unity", "ubuntu", "budgie", "cinnamon", "pantheon", "pop")
@@ -30,6 +34,16 @@ _GNOME_LIKE = ("gnome", "unity", "ubuntu", "budgie", "cinnamon", "pantheon", "po
 
 class WallpaperError(Exception):
     """The wallpaper could not be set; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ScreenFile:
+    """One screen's own file: the screen's name and top-left corner (QScreen geometry) and the file."""
+
+    name: str
+    x: int
+    y: int
+    path: Path
 
 
 def detect_desktop(env: Mapping[str, str] | None = None, platform: str | None = None) -> str | None:
@@ -57,6 +71,59 @@ def _kde_script(path: Path, tiled: bool) -> str:
         " d.currentConfigGroup = ['Wallpaper', 'org.kde.image', 'General'];"
         f" d.writeConfig('Image', {uri}); d.writeConfig('FillMode', {fill}); }}"
     )
+
+
+def _kde_screens_script(files: Sequence[ScreenFile]) -> str:
+    """Plasma: each screen its own file; screens and files are both ordered left to right, then top to
+    bottom (Plasma's geometry may be in device pixels where QScreen's is not, but the order is the same)."""
+    ordered = sorted(files, key=lambda f: (f.x, f.y))
+    uris = ", ".join(json_string(Path(f.path).resolve().as_uri()) for f in ordered)
+    return (
+        f"const uris = [{uris}];"
+        " const order = [...Array(screenCount).keys()].sort((a, b) => {"
+        " const p = screenGeometry(a), q = screenGeometry(b); return p.x - q.x || p.y - q.y; });"
+        " if (order.length != uris.length) throw new Error('Plasma has ' + order.length + ' screens, the span '"
+        " + uris.length);"
+        " for (const d of desktops()) { const i = order.indexOf(d.screen); if (i < 0) continue;"
+        " d.wallpaperPlugin = 'org.kde.image'; d.currentConfigGroup = ['Wallpaper', 'org.kde.image', 'General'];"
+        " d.writeConfig('Image', uris[i]); d.writeConfig('FillMode', 2); }"
+    )
+
+
+def _macos_screens_script(files: Sequence[ScreenFile]) -> list[str]:
+    """osascript -e lines: each desktop whose display name is a screen's name gets that screen's file."""
+    lines = ['tell application "System Events"',
+             f'if (count of desktops) is not {len(files)} then error "macOS has " & (count of desktops) & '
+             f'" screens, the span {len(files)}"']
+    for f in files:
+        lines.append(f"set picture of (first desktop whose display name is {json_string(f.name)}) to "
+                     f"{json_string(str(Path(f.path).resolve()))}")
+    return [*lines, "end tell"]
+
+
+def can_set_per_screen(desktop: str, files: Sequence[ScreenFile]) -> bool:
+    """Whether `desktop` can be given these per-screen files (macOS tells screens apart by name only)."""
+    if desktop == "kde":
+        return len(files) > 1
+    if desktop == "macos":
+        names = [f.name for f in files]
+        return len(files) > 1 and all(names) and len(set(names)) == len(names)
+    return False
+
+
+def screen_commands(desktop: str, files: Sequence[ScreenFile],
+                    which: Callable[[str], str | None] = shutil.which) -> list[list[str]]:
+    """The commands that give each screen its own file (see can_set_per_screen)."""
+    if not can_set_per_screen(desktop, files):
+        raise WallpaperError(f"{DESKTOP_NAMES.get(desktop, desktop)} cannot be given one file per screen here")
+    if desktop == "kde":
+        qdbus = which("qdbus6") or which("qdbus") or "qdbus"
+        return [[Path(qdbus).name, "org.kde.plasmashell", "/PlasmaShell", "org.kde.PlasmaShell.evaluateScript",
+                 _kde_screens_script(files)]]
+    command = ["osascript"]
+    for line in _macos_screens_script(files):
+        command += ["-e", line]
+    return [command]
 
 
 def json_string(text: str) -> str:
@@ -99,9 +166,23 @@ def _unknown_message(desktop: str | None) -> str:
             "set the exported file as the wallpaper in your desktop's settings")
 
 
-def _set_windows(path: Path) -> None:
-    import ctypes
+def windows_style(tiled: bool, spanned: bool) -> dict[str, str]:
+    """The HKCU\\Control Panel\\Desktop values set before the call: Span (22), Tile, or Fill (10)."""
+    if spanned:
+        return {"WallpaperStyle": "22", "TileWallpaper": "0"}
+    return {"WallpaperStyle": "0", "TileWallpaper": "1"} if tiled else {"WallpaperStyle": "10", "TileWallpaper": "0"}
 
+
+def _set_windows(path: Path, tiled: bool, spanned: bool) -> None:
+    import ctypes
+    import winreg  # type: ignore[import-not-found]
+
+    try:
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, r"Control Panel\Desktop", 0, winreg.KEY_SET_VALUE) as key:
+            for name, value in windows_style(tiled, spanned).items():
+                winreg.SetValueEx(key, name, 0, winreg.REG_SZ, value)
+    except OSError as error:
+        raise WallpaperError(f"Windows refused the wallpaper style ({error})") from error
     action, param, value, flags = windows_call(path)
     if not ctypes.windll.user32.SystemParametersInfoW(action, param, value, flags):  # type: ignore[attr-defined]
         raise WallpaperError(f"Windows refused the wallpaper {path} (SystemParametersInfoW failed)")
@@ -109,20 +190,26 @@ def _set_windows(path: Path) -> None:
 
 def set_wallpaper(path: Path | str, desktop: str | None = None, tiled: bool = False,
                   run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                  which: Callable[[str], str | None] = shutil.which, spanned: bool = False) -> str:
+                  which: Callable[[str], str | None] = shutil.which, spanned: bool = False,
+                  screens: Sequence[ScreenFile] = ()) -> str:
     """Set `path` as the wallpaper; the desktop's name on success, WallpaperError with the reason otherwise.
 
-    `spanned`: the picture covers all screens (stretched across them where SPANNING_DESKTOPS can)."""
+    `spanned`: the picture covers all screens (stretched across them where SPANNING_DESKTOPS can);
+    `screens`: its per-screen files, which a desktop that can_set_per_screen gets instead."""
     path = Path(path)
-    if not path.is_file():
-        raise WallpaperError(f"{path} is not a file: export the image first")
+    for file in (path, *(Path(f.path) for f in screens)):
+        if not file.is_file():
+            raise WallpaperError(f"{file} is not a file: export the image first")
     desktop = detect_desktop() if desktop is None else desktop
     if desktop not in DESKTOPS:
         raise WallpaperError(_unknown_message(desktop))
     if desktop == "windows":
-        _set_windows(path)
+        _set_windows(path, tiled, spanned)
         return desktop
-    for command in wallpaper_commands(desktop, path, tiled, which, spanned):
+    per_screen = spanned and can_set_per_screen(desktop, screens)
+    commands = screen_commands(desktop, screens, which) if per_screen else wallpaper_commands(
+        desktop, path, tiled, which, spanned)
+    for command in commands:
         try:
             done = run(command, capture_output=True, text=True, timeout=20)
         except FileNotFoundError as error:

@@ -46,7 +46,7 @@ class WallpaperButton(QWidget):
         self.status.setText("")
         self.button.setEnabled(pick is not None)
         if pick is not None:
-            what = "the span picture" if pick.spanned else pick.path.name
+            what = f"this span on your {len(pick.screens)} screens" if pick.spanned else pick.path.name
             self.button.setToolTip(f"Set {what} as the desktop wallpaper" + (" (tiled)" if pick.tiled else ""))
         self.setVisible(pick is not None)
 

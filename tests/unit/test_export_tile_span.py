@@ -19,7 +19,7 @@ from app.gallery import Gallery
 from app.metadata import read_params
 from app.screens import Screen, crop_screens, span_layout
 from app.tiles import fill
-from app.wallpaper import set_wallpaper
+from app.wallpaper import ScreenFile, set_wallpaper
 from ui.export_dialog import ExportDialog
 
 BASE = {"negative": "", "steps": 20, "guidance": 4.5, "model": "tiny", "kv_compress": "off"}
@@ -241,19 +241,51 @@ def test_set_as_wallpaper_shows_the_desktops_refusal_in_the_dialog(qtbot, tmp_pa
     assert "not one Sigma Studio can set wallpapers on" in blocker.args[0]
 
 
-def test_a_span_on_several_screens_sets_the_span_picture_and_says_how(tmp_path):
+def test_a_span_on_several_screens_sets_what_each_desktop_can_show(tmp_path):
     picture = tmp_path / "wall-span-680x180.png"
     noise(68, 18, seed=1).save(picture)
-    screens = (tmp_path / "wall-screen1.png", tmp_path / "wall-screen2.png")
-    pick = WallpaperPick(picture, spanned=True, screens=screens)
+    screens = []
+    for index, (name, x) in enumerate((("DELL U2720Q", 1920), ("Built-in Retina Display", 0)), start=1):
+        path = tmp_path / f"wall-screen{index}.png"
+        noise(32, 18, seed=index).save(path)
+        screens.append(ScreenFile(name, x, 0, path))
+    pick = WallpaperPick(picture, spanned=True, screens=tuple(screens))
     calls, run = _capture()
     message = set_picked(pick, functools.partial(set_wallpaper, desktop="gnome", run=run))
     assert calls[-1][0][-1] == "spanned" and calls[0][0][-1] == picture.resolve().as_uri()
     assert message == f"Wallpaper set on GNOME: the span picture {picture.name}, stretched across your 2 screens"
-    calls.clear()
+
+    calls.clear()  # KDE Plasma: one script giving each screen its own file, left to right
     message = set_picked(pick, functools.partial(set_wallpaper, desktop="kde", run=run, which={}.get))
-    assert "KDE Plasma cannot be given one file per screen" in message and "the 2 per-screen files" in message
-    assert calls[0][0][0] == "qdbus"
+    (command,) = [c for c, _thread in calls]
+    assert command[:4] == ["qdbus", "org.kde.plasmashell", "/PlasmaShell", "org.kde.PlasmaShell.evaluateScript"]
+    script = command[4]
+    assert script.index(screens[1].path.resolve().as_uri()) < script.index(screens[0].path.resolve().as_uri())
+    assert message == f"Wallpaper set on KDE Plasma: each of your 2 screens shows its own file from {tmp_path}"
+
+    calls.clear()  # macOS: each desktop by its display name
+    set_picked(pick, functools.partial(set_wallpaper, desktop="macos", run=run))
+    (command,) = [c for c, _thread in calls]
+    lines = command[2::2]
+    assert command[0] == "osascript" and lines[0] == 'tell application "System Events"'
+    assert f'set picture of (first desktop whose display name is "DELL U2720Q") to "{screens[0].path.resolve()}"' in lines
+
+    calls.clear()  # two identical monitors: macOS cannot tell them apart, so the span picture and a hint
+    twins = tuple(ScreenFile("DELL U2720Q", f.x, f.y, f.path) for f in screens)
+    message = set_picked(WallpaperPick(picture, spanned=True, screens=twins),
+                         functools.partial(set_wallpaper, desktop="macos", run=run))
+    assert str(picture.resolve()) in calls[0][0][-1] and "the 2 per-screen files" in message
+
+
+def test_the_span_exports_pick_names_each_screens_file_and_place(qtbot, tmp_path, gallery):
+    record = add(gallery, noise(120, 40, seed=3), "two screens", 5)
+    dialog = make_dialog(qtbot, [record], tmp_path, screens=SIDE_BY_SIDE)
+    dialog.span_box.setChecked(True)
+    report = export(qtbot, dialog)
+    pick = dialog.wallpaper.pick
+    assert pick.spanned and pick.path == report.spans[0].picture
+    assert [(f.name, f.x, f.y, f.path) for f in pick.screens] == [
+        (s.name, s.x, s.y, p) for s, p in zip(SIDE_BY_SIDE, report.spans[0].screens, strict=True)]
 
 
 def test_cancelling_a_span_export_stops_between_images_and_keeps_only_whole_groups(tmp_path, gallery):

@@ -12,11 +12,15 @@ import pytest
 
 from app.wallpaper import (
     SPI_SETDESKWALLPAPER,
+    ScreenFile,
     WallpaperError,
+    can_set_per_screen,
     detect_desktop,
+    screen_commands,
     set_wallpaper,
     wallpaper_commands,
     windows_call,
+    windows_style,
 )
 
 
@@ -127,3 +131,55 @@ def test_gnome_call_runs_against_a_session_bus(image, tmp_path):
             assert value == repr(expected) or value == f"'{expected}'"
     finally:
         os.kill(int(env["DBUS_SESSION_BUS_PID"]), 15)
+
+
+def test_windows_spans_tiles_or_fills_through_the_registry_style():
+    assert windows_style(tiled=False, spanned=True) == {"WallpaperStyle": "22", "TileWallpaper": "0"}
+    assert windows_style(tiled=True, spanned=False) == {"WallpaperStyle": "0", "TileWallpaper": "1"}
+    assert windows_style(tiled=False, spanned=False) == {"WallpaperStyle": "10", "TileWallpaper": "0"}
+
+
+PLASMA = """
+const screens = %s;  // what Plasma reports: geometry per screen id (in device pixels, say)
+const all = %s.map(([screen, activity]) => ({screen, activity, config: {},
+    writeConfig(key, value) { this.config[key] = value; }}));
+globalThis.desktops = () => all;
+globalThis.screenCount = screens.length;
+globalThis.screenGeometry = (i) => screens[i];
+try { %s; console.log(JSON.stringify(all.map(d => [d.screen, d.config.Image || null, d.wallpaperPlugin || null])));
+} catch (e) { console.log("ERROR " + e.message); }
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run Plasma's script")
+def test_the_plasma_script_gives_each_screen_its_file_by_place(tmp_path):
+    """Runs the evaluateScript text under node with Plasma's scripting calls (desktops, screenCount,
+    screenGeometry) answered as Plasma does: screen ids in any order, geometry in device pixels, two
+    activities (a desktop per screen each)."""
+    import json
+
+    files = [ScreenFile(name, x, y, tmp_path / f"{name}.png") for name, x, y in
+             (("right", 1920, 0), ("left", 0, 0), ("below", 0, 1080))]
+    (command,) = screen_commands("kde", files, which={}.get)
+    screens = [{"x": 3840, "y": 0}, {"x": 0, "y": 2160}, {"x": 0, "y": 0}]  # ids 0, 1, 2 (2x device pixels)
+    containments = [[0, "a"], [1, "a"], [2, "a"], [2, "b"], [-1, "a"]]  # -1: a desktop on no screen
+    program = PLASMA % (json.dumps(screens), json.dumps(containments), command[4])
+    out = subprocess.run(["node", "-e", program], capture_output=True, text=True, timeout=30).stdout.strip()
+    uri = {f.name: f.path.resolve().as_uri() for f in files}
+    assert json.loads(out) == [[0, uri["right"], "org.kde.image"], [1, uri["below"], "org.kde.image"],
+                               [2, uri["left"], "org.kde.image"], [2, uri["left"], "org.kde.image"],
+                               [-1, None, None]]
+    program = PLASMA % (json.dumps(screens[:2]), json.dumps(containments[:2]), command[4])
+    out = subprocess.run(["node", "-e", program], capture_output=True, text=True, timeout=30).stdout.strip()
+    assert out == "ERROR Plasma has 2 screens, the span 3"
+
+
+def test_per_screen_files_need_a_desktop_that_can_tell_the_screens_apart(tmp_path):
+    files = [ScreenFile("Same", 0, 0, tmp_path / "a.png"), ScreenFile("Same", 1920, 0, tmp_path / "b.png")]
+    assert can_set_per_screen("kde", files) and not can_set_per_screen("macos", files)
+    assert not can_set_per_screen("gnome", files) and not can_set_per_screen("kde", files[:1])
+    with pytest.raises(WallpaperError, match="cannot be given one file per screen"):
+        screen_commands("macos", files)
+    (tmp_path / "a.png").write_bytes(b"x")
+    with pytest.raises(WallpaperError, match="b.png is not a file"):
+        set_wallpaper(tmp_path / "a.png", desktop="kde", spanned=True, screens=files)
