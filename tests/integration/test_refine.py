@@ -294,6 +294,22 @@ def test_anchor_colours_wraps_on_tileable_axes():
     assert seam_score(Image.fromarray(plain.astype(np.uint8)), "x") > 5.0
 
 
+def test_a_tileable_anchor_keeps_the_compositions_colour_not_its_pixel_steps():
+    """At full size the anchor printed the composition's own pixel-to-pixel steps (the one across the
+    wrap too) on the final image; a tileable image's anchor is taken at a quarter of its size."""
+    from PIL import Image
+
+    composition = np.zeros((16, 16, 3), np.uint8)
+    composition[:, 0::2] = (190, 60, 60)  # a column pattern at the composition's own pixel pitch
+    composition[:, 1::2] = (150, 40, 40)
+    flat = Image.fromarray(np.full((64, 64, 3), 128, np.uint8))
+    plain = pixels(refine.anchor_colours(flat, Image.fromarray(composition), "off")).astype(float)
+    tiled = pixels(refine.anchor_colours(flat, Image.fromarray(composition), "both")).astype(float)
+    assert np.abs(tiled.mean((0, 1)) - composition.reshape(-1, 3).mean(0)).max() < 1.0  # the colour is kept
+    steps = lambda image: np.abs(np.diff(image[8:-8, 8:-8], axis=1)).mean()  # noqa: E731
+    assert steps(plain) > 3 and steps(tiled) < 0.3  # the pixel steps are not
+
+
 def test_refine_keeps_the_compositions_colours(engine, monkeypatch):
 
     seen = {}
