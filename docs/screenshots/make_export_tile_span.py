@@ -1,6 +1,7 @@
 """Make docs/screenshots/export_tile_span.png: the export dialog on a tileable image and a plain one,
 "Fill by repeating the tile" chosen, "Span across my screens" on with a bezel gap, after the export
-(so "Set as wallpaper" shows).
+(so "Set as wallpaper" shows), then "Set as wallpaper" pressed as on KDE Plasma, whose per-screen
+script is built but not sent (no desktop is changed), so the dialog shows what it says there.
 
     xvfb-run -s "-screen 0 1600x1000x24" python docs/screenshots/make_export_tile_span.py
 
@@ -52,13 +53,26 @@ def main() -> int:
     dialog.span_box.bezel.setValue(12.5)
     dialog.show()
 
+    def set_wallpaper_as_on_kde() -> None:
+        import functools
+        import subprocess
+
+        from app.wallpaper import set_wallpaper
+
+        def not_sent(command, **_kwargs):
+            return subprocess.CompletedProcess(command, 0, "", "")
+
+        dialog.wallpaper.setter = functools.partial(set_wallpaper, desktop="kde", run=not_sent, which={}.get)
+        dialog.wallpaper.done.connect(lambda *_args: QTimer.singleShot(300, grab))
+        dialog.wallpaper.set_now()
+
     def grab() -> None:
         dialog.grab().save(str(OUT))
         print(f"{OUT} ({dialog.width()}x{dialog.height()})")
         gallery.close()
         app.quit()
 
-    dialog.finished_export.connect(lambda _report: QTimer.singleShot(300, grab))
+    dialog.finished_export.connect(lambda _report: QTimer.singleShot(300, set_wallpaper_as_on_kde))
     QTimer.singleShot(300, dialog.start)
     return app.exec()
 
