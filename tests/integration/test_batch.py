@@ -33,6 +33,12 @@ def batch_command(jobs: Path, out: Path, model: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "main", "batch", str(jobs), "--out", str(out), "--model", str(model), *extra]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """The child's Ctrl+C at its default, as in a terminal: a CI run started in the background (`cmd &`
+    without job control) ignores SIGINT, and an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_lines(out: Path, count: int, process: subprocess.Popen, timeout_s: float = 240) -> list[dict]:
     """Poll the manifest until it has `count` lines (fails if the batch ends or times out first)."""
     deadline = time.monotonic() + timeout_s
@@ -84,11 +90,12 @@ def test_a_line_naming_a_missing_model_stops_the_batch_before_anything_is_made(t
 
 
 def test_ctrl_c_then_the_same_command_makes_only_the_missing_images(tiny_pipeline_dir, tmp_path):
-    n = 24  # enough work that Ctrl+C lands mid-batch on a fast idle machine too (8 small ones finished first)
+    n = 24  # enough work that Ctrl+C lands mid-batch on a fast idle machine too
     jobs = write_jobs(tmp_path / "jobs.jsonl", [{"prompt": "dunes", "size": "512x512", "steps": 8, "count": n}])
     out = tmp_path / "out"
     process = subprocess.Popen(batch_command(jobs, out, tiny_pipeline_dir), cwd=ROOT, env=dict(os.environ),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_sigint_as_in_a_terminal)
     wait_for_lines(out, 2, process)
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=120)
