@@ -103,12 +103,10 @@ def _macos_screens_script(files: Sequence[ScreenFile]) -> list[str]:
 
 def can_set_per_screen(desktop: str, files: Sequence[ScreenFile]) -> bool:
     """Whether `desktop` can be given these per-screen files (macOS tells screens apart by name only)."""
-    if desktop == "kde":
-        return len(files) > 1
-    if desktop == "macos":
-        names = [f.name for f in files]
-        return len(files) > 1 and all(names) and len(set(names)) == len(names)
-    return False
+    if desktop not in PER_SCREEN_DESKTOPS or len(files) < 2:
+        return False
+    names = [f.name for f in files]
+    return desktop != "macos" or (all(names) and len(set(names)) == len(names))
 
 
 def screen_commands(desktop: str, files: Sequence[ScreenFile],
@@ -117,13 +115,17 @@ def screen_commands(desktop: str, files: Sequence[ScreenFile],
     if not can_set_per_screen(desktop, files):
         raise WallpaperError(f"{DESKTOP_NAMES.get(desktop, desktop)} cannot be given one file per screen here")
     if desktop == "kde":
-        qdbus = which("qdbus6") or which("qdbus") or "qdbus"
-        return [[Path(qdbus).name, "org.kde.plasmashell", "/PlasmaShell", "org.kde.PlasmaShell.evaluateScript",
-                 _kde_screens_script(files)]]
+        return [_plasma_script_command(_kde_screens_script(files), which)]
     command = ["osascript"]
     for line in _macos_screens_script(files):
         command += ["-e", line]
     return [command]
+
+
+def _plasma_script_command(script: str, which: Callable[[str], str | None]) -> list[str]:
+    """qdbus (Plasma 6's qdbus6 first) asking plasmashell to evaluate `script`."""
+    qdbus = which("qdbus6") or which("qdbus") or "qdbus"
+    return [Path(qdbus).name, "org.kde.plasmashell", "/PlasmaShell", "org.kde.PlasmaShell.evaluateScript", script]
 
 
 def json_string(text: str) -> str:
@@ -144,9 +146,7 @@ def wallpaper_commands(desktop: str, path: Path | str, tiled: bool = False,
     if desktop == "kde":
         if which("plasma-apply-wallpaperimage") and not tiled:
             return [["plasma-apply-wallpaperimage", str(path)]]
-        qdbus = which("qdbus6") or which("qdbus") or "qdbus"
-        return [[Path(qdbus).name, "org.kde.plasmashell", "/PlasmaShell", "org.kde.PlasmaShell.evaluateScript",
-                 _kde_script(path, tiled)]]
+        return [_plasma_script_command(_kde_script(path, tiled), which)]
     if desktop == "macos":
         script = f"tell application \"System Events\" to tell every desktop to set picture to {json_string(str(path))}"
         return [["osascript", "-e", script]]

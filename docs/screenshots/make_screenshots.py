@@ -214,10 +214,13 @@ def main() -> int:
                         help="WxH list the gallery's images are made at, in turn (e.g. 1920x1080,1080x1920)")
     parser.add_argument("--gallery-count", type=int, default=12, help="how many gallery images to make")
     args = parser.parse_args()
+    from model.errors import BadRequest
+    from model.resolution import parse_size
+
     try:
-        gallery_sizes = [tuple(int(v) for v in text.lower().split("x")) for text in args.gallery_sizes.split(",")]
-    except ValueError:
-        parser.error(f"--gallery-sizes must be WxH values separated by commas, got {args.gallery_sizes!r}")
+        gallery_sizes = [parse_size(text) for text in args.gallery_sizes.split(",")]
+    except BadRequest as error:
+        parser.error(f"--gallery-sizes: {error}")
     prompts = [(p, "") for p in DEMO_PROMPTS] if args.prompts == "demo" else PROMPTS
     main_prompt, queued = (DEMO_MAIN, DEMO_QUEUED) if args.prompts == "demo" else (MAIN_PROMPT, QUEUED)
     gallery_mode = args.gallery or ("procedural" if args.model else "generate")
