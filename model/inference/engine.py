@@ -241,6 +241,8 @@ class Engine:
         reading = self.words.read(prompt)
         if reading.changed:
             notes.append(f"{self.info.name} read the prompt as: {reading.text}")
+        for asked, drawn in reading.stand_ins:
+            notes.append(f"{self.info.name} cannot draw {asked}: drawn as {drawn}, its nearest shade")
         return reading.text
 
     def _with_step_down(self, run: Callable[[], Image.Image], notes: list[str]) -> Image.Image:

@@ -11,6 +11,12 @@ Roles: a colour right before a pattern word ("orange circles") is the accent; on
 word ("teal background", "orange sky") or after on/over/against/from is the main colour; otherwise
 the first colour is the main one (the background: the largest area) and the next is the accent.
 
+Stand-ins: a model may not draw every colour of its palette (the demo model's VAE turns light brown
+into a pinkish grey). `drawn_as` in the file, written by benchmarks/demo_drawable.py from what the
+model actually draws, routes such a colour to a sibling shade it does draw ("beige" -> brown). A
+stand-in is skipped when it would make the main and accent colours the same: the prompt asked for
+two colours, and one picture of one colour would lose its pattern.
+
 May import: the standard library. Never torch, Qt, app/ or ui/.
 """
 
@@ -53,6 +59,7 @@ class Reading:
     pattern: str | None = None
     layout: str = "full"
     changed: bool = False
+    stand_ins: tuple[tuple[str, str], ...] = ()  # (asked, drawn) colours routed through drawn_as
 
 
 class PromptWords:
@@ -67,9 +74,14 @@ class PromptWords:
         self.placements: dict[str, str] = dict(data.get("placements", {}))
         self.grounds: set[str] = set(data.get("grounds", []))
         self.examples: list[str] = [str(e) for e in data.get("examples", [])]
+        self.drawn_as: dict[str, str] = dict(data.get("drawn_as", {}))
         unknown = sorted(set(self.patterns.values()) - set(_LAYOUTS_OF))
         if unknown:
             raise ValueError(f"{where}: unknown pattern(s) {', '.join(unknown)}")
+        known = set(self.colours.values())
+        strays = sorted(c for pair in self.drawn_as.items() for c in pair if c not in known)
+        if strays:
+            raise ValueError(f"{where}: drawn_as names colour(s) the tables do not have: {', '.join(strays)}")
 
     @classmethod
     def load(cls, folder: str | Path) -> PromptWords | None:
@@ -129,8 +141,12 @@ class PromptWords:
         layout = layout if layout in allowed else allowed[0]
         if pattern != "solid" and accent is None:
             accent = "black" if main in ("white", "yellow") or main.startswith("light") else "white"
-        caption = _caption(main, accent, pattern, layout)
-        return Reading(caption, main, accent, pattern, layout, caption != text.strip())
+        drawn_main, drawn_accent = self.drawn_as.get(main, main), self.drawn_as.get(accent, accent)
+        if accent is not None and drawn_main == drawn_accent:
+            drawn_main, drawn_accent = main, accent  # a stand-in must not merge the two colours asked for
+        stand_ins = tuple((a, d) for a, d in ((main, drawn_main), (accent, drawn_accent)) if a != d)
+        caption = _caption(drawn_main, drawn_accent, pattern, layout)
+        return Reading(caption, main, accent, pattern, layout, caption != text.strip(), stand_ins)
 
 
 def _apply_shades(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -63,3 +63,33 @@ def test_a_bad_tables_file_is_refused_clearly(tmp_path):
     with pytest.raises(ValueError, match="unknown pattern"):
         PromptWords.load(tmp_path)
     assert PromptWords.load(tmp_path / "nowhere") is None
+
+
+def _tables_with(tmp_path, **extra) -> PromptWords:
+    data = json.loads((ROOT / "resources" / "demo_model" / "prompt_words.json").read_text(encoding="utf-8"))
+    data.update(extra)
+    (tmp_path / "prompt_words.json").write_text(json.dumps(data), encoding="utf-8")
+    return PromptWords.load(tmp_path)
+
+
+def test_a_colour_the_model_cannot_draw_goes_to_its_stand_in(tmp_path):
+    words = _tables_with(tmp_path, drawn_as={"light brown": "brown", "dark grey": "grey"})
+    reading = words.read("beige wallpaper with white polka dots")
+    assert reading.text == "a brown wallpaper with white dots"
+    assert reading.main == "light brown" and reading.stand_ins == (("light brown", "brown"),)
+    both = words.read("charcoal background, beige slanted stripes")
+    assert both.text == "a grey wallpaper with brown diagonal stripes"
+    assert both.stand_ins == (("dark grey", "grey"), ("light brown", "brown"))
+    assert words.read("plain navy").stand_ins == ()  # colours it draws are untouched
+
+
+def test_a_stand_in_never_merges_the_two_colours_asked_for(tmp_path):
+    words = _tables_with(tmp_path, drawn_as={"light brown": "brown"})
+    reading = words.read("beige poster with brown horizontal stripes")
+    assert reading.text == "a light brown wallpaper with brown horizontal bands"
+    assert reading.stand_ins == ()
+
+
+def test_stand_ins_naming_unknown_colours_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="drawn_as names colour.*mauve-ish"):
+        _tables_with(tmp_path, drawn_as={"light brown": "mauve-ish"})
