@@ -41,10 +41,12 @@ class VocabularyHint(QGroupBox):
         colours = ", ".join(understands.get("colours", []))
         patterns = ", ".join(understands.get("patterns", []))
         places = ", ".join(understands.get("placements", []))
+        nearby = ", ".join(f"{asked} → {drawn}" for asked, drawn in understands.get("drawn_as", {}).items())
         self.words.setText(
             f"<b>Colours</b> (light/dark too): {colours}<br><b>Patterns</b>: {patterns}<br>"
-            f"<b>Placement</b>: {places}<br>Everyday words are translated (navy, polka dots, left-hand "
-            "side…). Try one:"
+            f"<b>Placement</b>: {places}<br>"
+            + (f"<b>Drawn as a nearby shade</b>: {nearby}<br>" if nearby else "")
+            + "Everyday words are translated (navy, polka dots, left-hand side…). Try one:"
         )
         for text in understands.get("examples", [])[:6]:
             button = QPushButton(text)

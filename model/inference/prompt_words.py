@@ -100,6 +100,7 @@ class PromptWords:
             "patterns": sorted({p.replace("_", " ") for p in self.patterns.values()}),
             "placements": ["center", "left", "right", "top", "bottom"],
             "examples": list(self.examples),
+            "drawn_as": dict(self.drawn_as),
         }
 
     # ------------------------------------------------------------------ reading
