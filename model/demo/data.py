@@ -207,7 +207,8 @@ def colour_word_tags(caption: str, labels: dict) -> tuple[list[int], list[int]]:
     """Per character of an ASCII caption: role (0 other, 1 main colour, 2 accent) and family (0 none, 1 + FAMILIES index).
 
     Shade words ("pale", "deep", ...) take the tags of the colour word after them. Main and accent
-    colours never share a family (`_too_close`), so the family decides the role.
+    colours never share a family (`_too_close`), so the family decides the role (two-tone samples,
+    `draw_labels(two_tone=...)`, tag both as main: they are for DiT stages, not the text stage).
     """
     role = [0] * len(caption)
     fam = [0] * len(caption)
@@ -433,16 +434,25 @@ def _too_close(a: str, b: str) -> bool:
     return False
 
 
-def draw_labels(rng: np.random.Generator) -> dict:
-    """Random labels: pattern, layout, main and accent colours (accent None for solid)."""
+def draw_labels(rng: np.random.Generator, two_tone: float = 0.0) -> dict:
+    """Random labels: pattern, layout, main and accent colours (accent None for solid).
+
+    `two_tone`: the share of patterned samples whose accent is another shade of the main colour's
+    family ("beige with brown stripes"); 0 (the default, and the shipped model's data) draws no
+    random number for it, so every other sample is unchanged.
+    """
     pattern = str(rng.choice(PATTERNS))
     layout = str(rng.choice(PATTERN_LAYOUTS[pattern]))
     main = str(rng.choice(COLOURS))
     labels = {"pattern": pattern, "layout": layout, "main_colour": main, "accent_colour": None}
     if pattern != "solid":
-        accent = str(rng.choice(COLOURS))
-        while _too_close(main, accent):
+        shades = [c for c in COLOURS if c != main and family(c) == family(main)]
+        if two_tone > 0 and shades and rng.random() < two_tone:
+            accent = str(rng.choice(shades))
+        else:
             accent = str(rng.choice(COLOURS))
+            while _too_close(main, accent):
+                accent = str(rng.choice(COLOURS))
         labels["accent_colour"] = accent
     if pattern == "gradient":
         labels["direction"] = str(rng.choice(["vertical", "horizontal", "diagonal"]))
@@ -450,29 +460,30 @@ def draw_labels(rng: np.random.Generator) -> dict:
     return labels
 
 
-def sample_labels(seed: int, index: int, split: str = "train") -> tuple[dict, np.random.Generator]:
+def sample_labels(seed: int, index: int, split: str = "train", two_tone: float = 0.0) -> tuple[dict, np.random.Generator]:
     """Deterministic labels of sample `index`; split 'train' skips held-out combos, 'heldout' keeps only them."""
     if split not in ("train", "heldout", "all"):
         raise ValueError(f"split must be train, heldout or all, got {split!r}")
     rng = np.random.default_rng([seed, index, {"train": 0, "heldout": 1, "all": 2}[split]])
     while True:
-        labels = draw_labels(rng)
+        labels = draw_labels(rng, two_tone)
         held = is_held_out(labels)
         if split == "all" or (split == "heldout") == held:
             return labels, rng
 
 
-def render_sample(seed: int, index: int, width: int, height: int, split: str = "train") -> Sample:
+def render_sample(seed: int, index: int, width: int, height: int, split: str = "train",
+                  two_tone: float = 0.0) -> Sample:
     """Sample `index` of the dataset `seed`: (image, caption, labels), the same on every call."""
-    labels, rng = sample_labels(seed, index, split)
+    labels, rng = sample_labels(seed, index, split, two_tone)
     caption = make_caption(labels, rng)
     image = render(labels, width, height, seed=int(rng.integers(2**31)))
     return Sample(image, caption, labels)
 
 
-def captions_for(seed: int, index: int, count: int, split: str = "train") -> list[str]:
+def captions_for(seed: int, index: int, count: int, split: str = "train", two_tone: float = 0.0) -> list[str]:
     """`count` different phrasings of sample `index` (the first is render_sample's caption)."""
-    labels, rng = sample_labels(seed, index, split)
+    labels, rng = sample_labels(seed, index, split, two_tone)
     out = [make_caption(labels, rng)]
     extra = np.random.default_rng([seed, index, 99])
     for _ in range(count - 1):

@@ -38,10 +38,11 @@ def fit_to(image: Image.Image, width: int, height: int) -> Image.Image:
 class DemoSource:
     """The procedural wallpapers of model/demo/data.py (training split only)."""
 
-    def __init__(self, seed: int, captions_per_image: int) -> None:
-        """Dataset `seed`; each image gets `captions_per_image` phrasings."""
+    def __init__(self, seed: int, captions_per_image: int, two_tone: float = 0.0) -> None:
+        """Dataset `seed`; each image gets `captions_per_image` phrasings; `two_tone`: see draw_labels."""
         self.seed = seed
         self.k = captions_per_image
+        self.two_tone = two_tone
 
     def size_of(self, index: int, sizes: list) -> tuple[int, int]:
         """Bucket of sample `index`: sizes taken in turn (deterministic)."""
@@ -50,8 +51,8 @@ class DemoSource:
 
     def item(self, index: int, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
         """(H, W, 3) uint8 image and its captions."""
-        sample = render_sample(self.seed, index, size[0], size[1])
-        return np.asarray(sample.image), captions_for(self.seed, index, self.k)
+        sample = render_sample(self.seed, index, size[0], size[1], two_tone=self.two_tone)
+        return np.asarray(sample.image), captions_for(self.seed, index, self.k, two_tone=self.two_tone)
 
 
 class FolderSource:
@@ -103,7 +104,10 @@ def make_source(data: dict, stage: StageConfig) -> DemoSource | FolderSource:
     """The data source named by the config's `data` section."""
     kind = data.get("kind", "demo")
     if kind == "demo":
-        return DemoSource(int(data.get("seed", 0)), stage.captions_per_image)
+        two_tone = float(data.get("two_tone", 0.0))
+        if not 0.0 <= two_tone <= 1.0:
+            raise ValueError(f"data two_tone {two_tone} is not a share between 0 and 1")
+        return DemoSource(int(data.get("seed", 0)), stage.captions_per_image, two_tone)
     if kind == "folder":
         return FolderSource(data["path"])
     raise ValueError(f"data kind {kind!r} is not demo or folder")
