@@ -35,7 +35,7 @@ PREVIEW_SIDE = 32
 
 DEMO_UNDERSTANDS = {"colours": ["orange", "teal"], "shades": ["light", "dark"], "patterns": ["dots", "grid"],
                     "placements": ["center", "left"], "examples": ["teal poster with orange dots", "a grey grid"],
-                    "drawn_as": {"light brown": "brown"}}
+                    "drawn_as": {"light brown": "brown"}, "two_tone": False}
 
 
 class FakeEngine:

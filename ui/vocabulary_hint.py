@@ -46,6 +46,8 @@ class VocabularyHint(QGroupBox):
             f"<b>Colours</b> (light/dark too): {colours}<br><b>Patterns</b>: {patterns}<br>"
             f"<b>Placement</b>: {places}<br>"
             + (f"<b>Drawn as a nearby shade</b>: {nearby}<br>" if nearby else "")
+            + ("<b>Not learned</b>: two shades of one colour in one picture (beige with brown)<br>"
+               if understands.get("two_tone", True) is False else "")
             + "Everyday words are translated (navy, polka dots, left-hand side…). Try one:"
         )
         for text in understands.get("examples", [])[:6]:

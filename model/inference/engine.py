@@ -243,6 +243,10 @@ class Engine:
             notes.append(f"{self.info.name} read the prompt as: {reading.text}")
         for asked, drawn in reading.stand_ins:
             notes.append(f"{self.info.name} cannot draw {asked}: drawn as {drawn}, its nearest shade")
+        if reading.two_tone:
+            notes.append(f"{self.info.name} has not learned two shades of one colour in one picture "
+                         f"({reading.main} with {reading.accent}): expect other colours; a contrasting "
+                         "accent works better")
         return reading.text
 
     def _with_step_down(self, run: Callable[[], Image.Image], notes: list[str]) -> Image.Image:

@@ -15,7 +15,9 @@ Stand-ins: a model may not draw every colour of its palette (the demo model's VA
 into a pinkish grey). `drawn_as` in the file, written by benchmarks/demo_drawable.py from what the
 model actually draws, routes such a colour to a sibling shade it does draw ("beige" -> brown). A
 stand-in is skipped when it would make the main and accent colours the same: the prompt asked for
-two colours, and one picture of one colour would lose its pattern.
+two colours, and one picture of one colour would lose its pattern. A model whose file says
+`"two_tone": false` never saw two shades of one family in one picture ("beige with brown stripes");
+the reading flags such prompts (`two_tone`) so the engine can say what to expect.
 
 May import: the standard library. Never torch, Qt, app/ or ui/.
 """
@@ -60,6 +62,7 @@ class Reading:
     layout: str = "full"
     changed: bool = False
     stand_ins: tuple[tuple[str, str], ...] = ()  # (asked, drawn) colours routed through drawn_as
+    two_tone: bool = False  # main and accent are shades of one family and the model never learned that
 
 
 class PromptWords:
@@ -75,6 +78,7 @@ class PromptWords:
         self.grounds: set[str] = set(data.get("grounds", []))
         self.examples: list[str] = [str(e) for e in data.get("examples", [])]
         self.drawn_as: dict[str, str] = dict(data.get("drawn_as", {}))
+        self.knows_two_tone = bool(data.get("two_tone", True))  # false: never trained on two shades of one family
         unknown = sorted(set(self.patterns.values()) - set(_LAYOUTS_OF))
         if unknown:
             raise ValueError(f"{where}: unknown pattern(s) {', '.join(unknown)}")
@@ -101,6 +105,7 @@ class PromptWords:
             "placements": ["center", "left", "right", "top", "bottom"],
             "examples": list(self.examples),
             "drawn_as": dict(self.drawn_as),
+            "two_tone": self.knows_two_tone,
         }
 
     # ------------------------------------------------------------------ reading
@@ -147,7 +152,8 @@ class PromptWords:
             drawn_main, drawn_accent = main, accent  # a stand-in must not merge the two colours asked for
         stand_ins = tuple((a, d) for a, d in ((main, drawn_main), (accent, drawn_accent)) if a != d)
         caption = _caption(drawn_main, drawn_accent, pattern, layout)
-        return Reading(caption, main, accent, pattern, layout, caption != text.strip(), stand_ins)
+        two_tone = not self.knows_two_tone and accent is not None and _family(drawn_main) == _family(drawn_accent)
+        return Reading(caption, main, accent, pattern, layout, caption != text.strip(), stand_ins, two_tone)
 
 
 def _apply_shades(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -194,6 +200,10 @@ def _roles(tokens, colours, pattern) -> tuple[str, str | None]:
     if main is None:  # only an accent was named ("orange circles"): a plain ground behind it
         main = "black" if accent in ("white", "yellow") or (accent or "").startswith("light") else "white"
     return main, accent
+
+
+def _family(colour: str) -> str:
+    return colour.split(" ")[-1]
 
 
 def _article(word: str) -> str:

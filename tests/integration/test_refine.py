@@ -207,6 +207,15 @@ def test_demo_model_reads_everyday_words_and_says_so(demo):
     assert "orange" in demo.info.understands["colours"] and demo.info.understands["examples"]
 
 
+def test_demo_model_says_which_colours_it_stands_in_and_which_pairs_it_never_learned(demo):
+    coffee = demo.generate(req(prompt="coffee wallpaper with white polka dots", steps=2))
+    assert coffee.images[0].params["understood"] == "a dark brown wallpaper with white dots"
+    assert any("cannot draw brown: drawn as dark brown" in note for note in coffee.notes)
+    assert not any("two shades" in note for note in coffee.notes)
+    beige = demo.generate(req(prompt="beige poster with brown stripes", steps=2))
+    assert any("has not learned two shades of one colour" in note for note in beige.notes)
+
+
 def test_keep_composition_takes_the_detail_and_keeps_the_low_frequencies():
     import torch.nn.functional as F
 

@@ -93,3 +93,12 @@ def test_a_stand_in_never_merges_the_two_colours_asked_for(tmp_path):
 def test_stand_ins_naming_unknown_colours_are_refused(tmp_path):
     with pytest.raises(ValueError, match="drawn_as names colour.*mauve-ish"):
         _tables_with(tmp_path, drawn_as={"light brown": "mauve-ish"})
+
+
+def test_two_shades_of_one_family_are_flagged_for_a_model_that_never_learned_them(words, tmp_path):
+    assert words.read("beige poster with brown horizontal stripes").two_tone
+    assert words.read("a gradient from pale blue to navy").two_tone
+    assert not words.read("teal poster with orange circles").two_tone
+    assert not words.read("plain lavender wallpaper").two_tone
+    learned = _tables_with(tmp_path, two_tone=True)
+    assert not learned.read("beige poster with brown horizontal stripes").two_tone

@@ -95,6 +95,7 @@ def test_the_demo_model_shows_what_it_understands_and_examples_fill_the_prompt(q
         hint = win.side_panel.vocabulary
         assert hint.isVisible() and "teal" in hint.words.text() and "dots" in hint.words.text()
         assert "nearby shade</b>: light brown → brown" in hint.words.text()
+        assert "<b>Not learned</b>: two shades of one colour" in hint.words.text()
         assert [b.text() for b in hint.buttons] == DEMO_UNDERSTANDS["examples"]
         qtbot.mouseClick(hint.buttons[0], Qt.MouseButton.LeftButton)
         assert win.editor.prompt_text() == "teal poster with orange dots"
