@@ -182,6 +182,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.model_status = ModelStatus(self.statusBar(), self.open_model_manager)
+        self.statusBar().messageChanged.connect(self.statusBar().setToolTip)  # see show_status
         self.model_label = self.model_status.model_label
         self.device_label = self.model_status.device_label
 
@@ -390,8 +391,9 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         self.cancel_button.setEnabled(self.queue.running() is not None)
 
     def show_status(self, text: str, timeout_ms: int = 8000) -> None:
-        """A message in the status bar."""
-        self.statusBar().showMessage(text, timeout_ms)
+        """A message in the status bar; the whole of it in the bar's tooltip, as a long one (a job's
+        notes) is cut off at the bar's width. The tooltip goes with the message."""
+        self.statusBar().showMessage(text, timeout_ms)  # messageChanged sets the tooltip
 
     # ------------------------------------------------------------ presets and settings from images
 

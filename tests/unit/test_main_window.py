@@ -466,3 +466,15 @@ def test_quitting_the_studio_purges_the_trash_once_undo_has_passed(tmp_path, mon
     assert [p.name for p in trashed] == [recent.path.name]  # the old delete is gone for good
     assert reopened.undo_delete(recent_token) == [recent.id]
     reopened.close()
+
+
+def test_a_long_status_message_is_whole_in_the_status_bars_tooltip(qtbot):
+    win = make_window(qtbot, FAKE)
+    notes = "Saved 1 image to the gallery (Demo model read the prompt as: a dark brown wallpaper; " + "x" * 300 + ")"
+    win.show_status(notes)
+    assert win.statusBar().currentMessage() == notes and win.statusBar().toolTip() == notes
+    win.statusBar().clearMessage()  # the message goes (its timeout, or another one): so does its tooltip
+    assert win.statusBar().toolTip() == ""
+    win.show_status("Ready again")
+    assert win.statusBar().toolTip() == "Ready again"
+    win.close()
