@@ -11,7 +11,7 @@ shade of the same family (light/normal/dark) is drawable, the best one becomes i
     python benchmarks/demo_drawable.py [--k 8] [--sizes 192x336,336x192] [--threshold 0.5] [--write]
 
 --write puts the stand-ins in MODEL/prompt_words.json under "drawn_as" (temp file, then rename);
-the engine then draws, e.g., "beige" (light brown) as brown and records it. Prints one JSON object,
+the engine then draws, e.g., "coffee" (brown) as dark brown and says so in the image's notes. Prints one JSON object,
 then a table.
 """
 

@@ -434,6 +434,9 @@ def _too_close(a: str, b: str) -> bool:
     return False
 
 
+_OTHER_SHADES = {c: tuple(o for o in COLOURS if o != c and family(o) == family(c)) for c in COLOURS}
+
+
 def draw_labels(rng: np.random.Generator, two_tone: float = 0.0) -> dict:
     """Random labels: pattern, layout, main and accent colours (accent None for solid).
 
@@ -446,8 +449,8 @@ def draw_labels(rng: np.random.Generator, two_tone: float = 0.0) -> dict:
     main = str(rng.choice(COLOURS))
     labels = {"pattern": pattern, "layout": layout, "main_colour": main, "accent_colour": None}
     if pattern != "solid":
-        shades = [c for c in COLOURS if c != main and family(c) == family(main)]
-        if two_tone > 0 and shades and rng.random() < two_tone:
+        shades = _OTHER_SHADES[main] if two_tone > 0 else ()
+        if shades and rng.random() < two_tone:
             accent = str(rng.choice(shades))
         else:
             accent = str(rng.choice(COLOURS))
