@@ -182,7 +182,7 @@ class MainWindow(DropHandlerMixin, QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.model_status = ModelStatus(self.statusBar(), self.open_model_manager)
-        self.statusBar().messageChanged.connect(self.statusBar().setToolTip)  # see show_status
+        self.statusBar().messageChanged.connect(self._status_tooltip)  # see show_status
         self.model_label = self.model_status.model_label
         self.device_label = self.model_status.device_label
 
@@ -394,6 +394,9 @@ class MainWindow(DropHandlerMixin, QMainWindow):
         """A message in the status bar; the whole of it in the bar's tooltip, as a long one (a job's
         notes) is cut off at the bar's width. The tooltip goes with the message."""
         self.statusBar().showMessage(text, timeout_ms)  # messageChanged sets the tooltip
+
+    def _status_tooltip(self, message: str) -> None:
+        self.statusBar().setToolTip(message)
 
     # ------------------------------------------------------------ presets and settings from images
 
